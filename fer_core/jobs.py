@@ -1,0 +1,211 @@
+"""Training jobs that run outside the caller's process.
+
+The app starts `python -m fer_core train ...` as a detached subprocess and follows the
+run's events.jsonl, so a page stays responsive, a reload reattaches (the running job is
+found from the store, not from any session state) and a stop is a file in the run folder.
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fer_core.errors import FerError, StoreError, TrainingBusyError
+from fer_core.paths import PROJECT_ROOT
+from fer_core.store import ModelStore, RunInfo
+
+JOB_LOG_DIR = ".jobs"
+# Exit code the CLI uses when the store's training lock is held by another job.
+EXIT_BUSY = 3
+
+
+@dataclass
+class JobProgress:
+    """A snapshot of one training run, built from its meta.json and events.jsonl."""
+
+    run_id: str
+    status: str
+    epochs_total: int
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    started: float | None = None  # unix time of the start event
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.epochs_done / self.epochs_total) if self.epochs_total else 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started is None:
+            return 0.0
+        return max(0.0, (self.ended or time.time()) - self.started)
+
+    @property
+    def remaining_s(self) -> float | None:
+        """Mean epoch time x epochs left (None before the first epoch ends)."""
+        if self.status != "running" or not self.epochs:
+            return None
+        secs = [float(e.get("seconds") or 0.0) for e in self.epochs]
+        return sum(secs) / len(secs) * max(0, self.epochs_total - self.epochs_done)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        scored = [e for e in self.epochs if e.get("val_accuracy") is not None]
+        return max(scored, key=lambda e: e["val_accuracy"]) if scored else None
+
+
+def _event_time(event: dict[str, Any]) -> float | None:
+    t = event.get("time")
+    if isinstance(t, (int, float)):
+        return float(t)
+    if isinstance(t, str):
+        try:
+            return datetime.fromisoformat(t).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def progress(store: ModelStore, run_id: str) -> JobProgress:
+    """Where a run stands (works while it runs and after it ended)."""
+    info = store.get(run_id)
+    events = store.read_events(run_id)
+    params = info.meta.get("params") or {}
+    starts = [e for e in events if e.get("event") == "start"]
+    ends = [e for e in events if e.get("event") == "end"]
+    epochs = [e for e in events if e.get("event") == "epoch"]
+    started = _event_time(starts[0]) if starts else None
+    ended = _event_time(ends[-1]) if ends else None
+    if ended is None and info.status != "running":
+        ended = info.path.stat().st_mtime if info.path.exists() else None
+    return JobProgress(
+        run_id=run_id,
+        status=info.status,
+        epochs_total=int(params.get("epochs") or 0),
+        epochs=epochs,
+        started=started,
+        ended=ended,
+        error=info.error,
+    )
+
+
+def running_job(store: ModelStore) -> RunInfo | None:
+    """The run that is training now on this store (its process alive), if any."""
+    for run in store.list_runs():
+        if run.status == "running":
+            return run
+    return None
+
+
+def log_path(store: ModelStore, run_id: str) -> Path:
+    return store.root / JOB_LOG_DIR / f"{run_id}.log"
+
+
+def read_log_tail(store: ModelStore, run_id: str, max_chars: int = 4000) -> str:
+    try:
+        text = log_path(store, run_id).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text[-max_chars:]
+
+
+def _error_from_log(text: str) -> str:
+    """The CLI prints user-facing errors as `error: ...`; otherwise the last line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith("error:"):
+            return ln[len("error:") :].strip()
+    return lines[-1] if lines else "the training process ended without a message"
+
+
+def start_training(
+    data_source: str,
+    config: dict[str, Any],
+    store: ModelStore | None = None,
+    wait_s: float = 120.0,
+) -> str:
+    """Start a training subprocess for `config` (a TrainConfig dict) on `data_source`.
+
+    Returns the new run id once the run folder exists (the subprocess has the lock and
+    has started). Raises TrainingBusyError when another training holds the store, and
+    FerError with the subprocess's own message when it fails before starting.
+    """
+    store = store or ModelStore()
+    holder = store.training_lock_holder()
+    if holder:
+        raise TrainingBusyError(
+            f"A training is already running: {holder.get('run_id', '?')} "
+            f"(started {holder.get('started', '?')}). Stop it or wait for it to finish."
+        )
+    run_id = store.new_run_id(str(config.get("architecture") or "model"))
+    while store.run_dir(run_id).exists():
+        time.sleep(1.0)
+        run_id = store.new_run_id(str(config.get("architecture") or "model"))
+    log = log_path(store, run_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "fer_core", "train",
+        "--data", str(data_source),
+        "--run-id", run_id,
+        "--config-json", json.dumps(config),
+        "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if store.meta_path(run_id).is_file():
+            return run_id
+        code = proc.poll()
+        if code is not None:
+            message = _error_from_log(read_log_tail(store, run_id))
+            if code == EXIT_BUSY:
+                raise TrainingBusyError(message)
+            raise FerError(f"Training could not start: {message}")
+        time.sleep(0.2)
+    raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
+
+
+def stop_training(store: ModelStore, run_id: str, force: bool = False) -> None:
+    """Ask a run to stop after its current batch (it keeps the best model so far).
+
+    With force, also send SIGTERM to its process (the training treats it as a stop).
+    """
+    info = store.get(run_id)
+    if info.status != "running":
+        raise StoreError(f"Run {run_id!r} is not running (status: {info.status}).")
+    store.request_stop(run_id)
+    pid = info.meta.get("pid")
+    if force and isinstance(pid, int):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def wait(store: ModelStore, run_id: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> JobProgress:
+    """Block until the run is no longer running (for tests and scripts)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snap = progress(store, run_id)
+        if snap.status != "running" or time.monotonic() > deadline:
+            return snap
+        time.sleep(poll_s)
