@@ -1,0 +1,111 @@
+"""Small datasets for the model/training/evaluation tests (no TensorFlow import here).
+
+`demo_dataset()` is fer_core.data's synthetic demo set when that package exists; else a
+learnable synthetic set built here with the same shape (Dataset-like: splits of uint8
+(N, 48, 48) images, FER_LABELS indices and sources).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+
+@dataclass
+class TinySplit:
+    images: np.ndarray
+    labels: np.ndarray
+    sources: np.ndarray
+
+
+@dataclass
+class TinyDataset:
+    name: str
+    splits: dict[str, TinySplit]
+    fingerprint: str
+    synthetic: bool = True
+    report: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(source="tests"))
+
+
+def pattern_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """One easy-to-learn texture per class (stripes of 3 frequencies x 2 orientations, checks)."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
+    out = np.empty((n, 48, 48), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        phase = rng.uniform(0, 2 * np.pi)
+        freq = (2, 4, 7)[int(k) % 3] * 2 * np.pi / 48
+        if k < 3:
+            img = np.sin(freq * yy + phase)
+        elif k < 6:
+            img = np.sin(freq * xx + phase)
+        else:
+            img = np.sign(np.sin(4 * 2 * np.pi / 48 * yy + phase) * np.sin(4 * 2 * np.pi / 48 * xx))
+        img = 128 + 70 * img + rng.normal(0, 25, (48, 48))
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def tiny_dataset(n_train: int = 420, n_test: int = 140, seed: int = 0) -> TinyDataset:
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for name, n, s in (("train", n_train, seed), ("test", n_test, seed + 1)):
+        y = np.arange(n) % 7
+        rng.shuffle(y)
+        splits[name] = TinySplit(pattern_images(y, s), y.astype(np.int64),
+                                 np.array([f"{name} {i}" for i in range(n)]))
+    return TinyDataset("tiny-patterns", splits, f"tiny-{seed}-{n_train}-{n_test}")
+
+
+def demo_dataset():
+    """The project's synthetic demo set when fer_core.data is there, else tiny_dataset()."""
+    try:
+        from fer_core.data import load_demo
+    except ImportError:
+        return tiny_dataset()
+    return load_demo()
+
+
+_TRAINED: dict[str, object] = {}
+
+
+def trained_demo_run():
+    """(store, run_id, dataset) of one short real training on the demo set, shared per session.
+
+    mini_xception, a capped train split, a few epochs: the training and evaluation tests
+    both use it so the suite trains once.
+    """
+    if "run" not in _TRAINED:
+        import atexit
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        from fer_core.store import ModelStore
+        from fer_core.training import TrainConfig, train
+
+        root = Path(tempfile.mkdtemp(prefix="fer-test-models-"))
+        atexit.register(shutil.rmtree, root, True)
+        store = ModelStore(root)
+        ds = demo_dataset()
+        config = TrainConfig(**DEMO_TRAIN)
+        run_id = train(ds, config, store=store)
+        _TRAINED["run"] = (store, run_id, ds)
+    return _TRAINED["run"]
+
+
+# The short training the tests use (tuned to finish in well under a minute on 2 cores).
+DEMO_TRAIN = dict(
+    architecture="mini_xception",
+    epochs=8,
+    batch_size=32,
+    learning_rate=3e-3,
+    max_train_images=700,
+    early_stopping_patience=4,
+    reduce_lr_patience=2,
+    seed=7,
+    name="test run",
+)

@@ -1,0 +1,64 @@
+"""Architectures: registry, output shapes, parameter budgets, seeding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer_core.architectures import ARCHITECTURES, build_model, get_spec
+
+
+@pytest.mark.parametrize(
+    ("name", "lo", "hi"),
+    [
+        ("mini_xception", 20_000, 100_000),
+        ("seed_cnn", 1_200_000, 1_230_000),  # the seed design: 1,215,431 with grayscale input
+        ("vgg_fer", 2_000_000, 6_000_000),  # < ~25 MB as float32
+    ],
+)
+def test_build_shapes_and_param_budget(name: str, lo: int, hi: int) -> None:
+    model = build_model(name)
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+    assert lo <= model.count_params() <= hi
+    probs = np.asarray(model(np.random.default_rng(0).random((2, 48, 48, 1), dtype=np.float32), training=False))
+    assert probs.shape == (2, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_seed_cnn_is_the_seed_design() -> None:
+    model = build_model("seed_cnn")
+    assert model.count_params() == 1_215_431
+    convs = [layer.filters for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert convs == [64, 64, 128, 128, 256, 256]
+
+
+def test_registry_specs() -> None:
+    assert set(ARCHITECTURES) == {"seed_cnn", "mini_xception", "vgg_fer"}
+    for name, spec in ARCHITECTURES.items():
+        assert spec.name == name
+        assert spec.epochs > 0 and spec.batch_size > 0 and 0 < spec.learning_rate < 1
+        assert spec.optimizer in ("adam", "adamw", "sgd")
+        assert spec.description
+
+
+def test_unknown_name_lists_known_names() -> None:
+    with pytest.raises(ValueError, match="mini_xception") as exc:
+        build_model("resnet999")
+    assert "seed_cnn" in str(exc.value) and "vgg_fer" in str(exc.value)
+    with pytest.raises(ValueError):
+        get_spec("nope")
+
+
+def test_rgb_input_and_class_count() -> None:
+    model = build_model("mini_xception", input_shape=(64, 64, 3), num_classes=5)
+    assert model.input_shape == (None, 64, 64, 3)
+    assert model.output_shape == (None, 5)
+
+
+def test_seed_makes_weights_reproducible() -> None:
+    a = build_model("mini_xception", seed=7).get_weights()
+    b = build_model("mini_xception", seed=7).get_weights()
+    c = build_model("mini_xception", seed=8).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
