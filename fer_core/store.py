@@ -42,6 +42,7 @@ META_FILE = "meta.json"
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
 LOCK_FILE = ".training.lock"
+META_LOCK_FILE = ".meta.lock"
 STATUSES = ("running", "finished", "stopped", "failed", "corrupt")
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -381,12 +382,27 @@ class ModelStore:
         atomic_write_json(self._existing_dir(run_id) / META_FILE, meta)
 
     def update_meta(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        """Merge `fields` into meta.json atomically (and stamp `updated`); returns the new meta."""
-        meta = self.read_meta(run_id)
-        meta.update(fields)
-        meta["updated"] = now_iso()
-        self.write_meta(run_id, meta)
+        """Merge `fields` into meta.json atomically (and stamp `updated`); returns the new meta.
+
+        The read-modify-write holds the run's .meta.lock (flock), so concurrent updaters
+        (the training, the app, an evaluation) never lose each other's fields.
+        """
+        with self._meta_lock(run_id):
+            meta = self.read_meta(run_id)
+            meta.update(fields)
+            meta["updated"] = now_iso()
+            self.write_meta(run_id, meta)
         return meta
+
+    @contextlib.contextmanager
+    def _meta_lock(self, run_id: str) -> Iterator[None]:
+        d = self._existing_dir(run_id)
+        fd = os.open(d / META_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def delete(self, run_id: str) -> None:
         """Remove a run folder (refused while that run is training in this store)."""

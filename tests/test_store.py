@@ -124,7 +124,7 @@ def test_save_and_load_model(store: ModelStore) -> None:
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     path = store.save_model(run.run_id, model)
     assert path == store.model_path(run.run_id) and store.get(run.run_id).has_model
-    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no tmp left
+    assert not [p.name for p in path.parent.iterdir() if ".tmp" in p.name]  # no tmp left
     loaded = store.load_model(run.run_id)
     x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5)
@@ -291,3 +291,21 @@ def test_listing_does_not_import_tensorflow(store: ModelStore) -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=60)
+
+
+def test_concurrent_meta_updates_lose_nothing(store: ModelStore) -> None:
+    import threading
+
+    run = store.create_run({"architecture": "x"})
+
+    def writer(k: int) -> None:
+        for i in range(15):
+            store.update_meta(run.run_id, **{f"w{k}_{i}": i})
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    meta = store.read_meta(run.run_id)
+    assert all(f"w{k}_{i}" in meta for k in range(4) for i in range(15))
