@@ -1,0 +1,256 @@
+"""Evaluate: headline metrics, per-class report, interactive confusion matrix, ROC, history.
+
+Pick one run, or two to compare side by side. Evaluations are computed by
+fer_core.evaluation.evaluate_run and saved beside the model (evaluation_<split>.json).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
+from fer_core.colors import emotion_emoji
+from fer_core.errors import FerError, StoreError
+from ui.common import (
+    dataset_caption,
+    friendly_errors,
+    get_store,
+    load_dataset_ui,
+    no_model_prompt,
+    page_header,
+    report_corrupt_runs,
+    run_label,
+    usable_runs,
+)
+
+MAX_IMAGES = 24
+
+page_header(
+    "Evaluate", "📊",
+    "How good is a model on a labelled split? Accuracy, per-class precision/recall/F1, a confusion "
+    "matrix you can click into, ROC curves and the training history. Select two runs to compare.",
+)
+
+store = get_store()
+runs = store.list_runs()
+report_corrupt_runs(runs)
+usable = usable_runs()
+if not usable:
+    no_model_prompt(key="eval_quick_train")
+    st.stop()
+by_id = {r.run_id: r for r in usable}
+
+ds = None
+with friendly_errors("Loading the dataset"):
+    ds = load_dataset_ui()
+if ds is None:
+    st.stop()
+
+# --------------------------------------------------------------------------- choices
+
+wanted = [r for r in st.session_state.get("eval_runs", []) if r in by_id]
+if not wanted:
+    wanted = [usable[0].run_id]
+st.session_state["eval_runs"] = wanted
+c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="bottom")
+chosen = c1.multiselect("Run(s)", list(by_id), key="eval_runs", max_selections=2,
+                        format_func=lambda rid: run_label(by_id[rid]),
+                        help="One run, or two to compare side by side.")
+splits = list(ds.splits)
+default_split = "test" if "test" in splits else splits[-1]
+split = c2.selectbox("Split", splits, index=splits.index(default_split), key="eval_split",
+                     help="'test' is the Kaggle test folder (= CSV PublicTest).")
+tta = c3.toggle("TTA", key="eval_tta", help="Test-time augmentation: average each face with its mirror image.")
+st.markdown(dataset_caption(ds))
+if not chosen:
+    st.info("Choose at least one run.")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_evaluation(root: str, run_id: str, split: str, stamp: float):
+    return get_store().load_evaluation(run_id, split)
+
+
+def evaluation_for(run_id: str) -> dict | None:
+    path = store.evaluation_path(run_id, split)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return load_evaluation(str(store.root), run_id, split, stamp)
+
+
+def run_evaluation(run_id: str) -> None:
+    from fer_core.evaluation import evaluate_run
+
+    with friendly_errors(f"Evaluating {run_id}", hint="Check that the run's model file is intact (Train page lists problems)."):
+        with st.spinner(f"Evaluating {run_id} on {len(ds.splits[split].labels):,} {split} images…"):
+            evaluate_run(store, run_id, ds, split=split, tta=bool(tta))
+        load_evaluation.clear()
+        st.rerun()
+
+
+# --------------------------------------------------------------------------- per-run rendering
+
+results: dict[str, dict] = {}
+for rid in chosen:
+    try:
+        ev = evaluation_for(rid)
+    except (StoreError, FerError) as exc:
+        st.error(f"The saved evaluation of {rid} cannot be read: {exc}. Evaluate again to replace it.")
+        ev = None
+    results[rid] = ev
+
+cols = st.columns(len(chosen), gap="large")
+ready: dict[str, dict] = {}
+for col, rid in zip(cols, chosen):
+    with col:
+        run = by_id[rid]
+        st.subheader(run.name)
+        st.caption(f"`{rid}` · {run.architecture}")
+        ev = results[rid]
+        fp_match = ev is not None and (ev.get("dataset") or {}).get("fingerprint") == ds.fingerprint
+        if ev is None:
+            st.info(f"No evaluation of this run on **{split}** yet.", icon=":material/info:")
+            if st.button("Evaluate", key=f"eval_{rid}", type="primary", icon=":material/play_arrow:"):
+                run_evaluation(rid)
+            continue
+        if not fp_match:
+            other = (ev.get("dataset") or {}).get("name", "another dataset")
+            st.warning(f"The saved {split} evaluation is on **{other}**, not the chosen dataset. "
+                       "Images behind the confusion matrix are not shown.", icon=":material/swap_horiz:")
+            if st.button("Evaluate on the chosen dataset", key=f"reeval_{rid}", icon=":material/refresh:"):
+                run_evaluation(rid)
+        elif bool(ev.get("tta")) != bool(tta):
+            if st.button(f"Re-evaluate {'with' if tta else 'without'} TTA", key=f"tta_{rid}", icon=":material/refresh:"):
+                run_evaluation(rid)
+        ready[rid] = ev
+        if ev.get("warning"):
+            st.warning(ev["warning"], icon=":material/warning:")
+        if (ev.get("dataset") or {}).get("synthetic"):
+            st.caption(":orange-badge[synthetic] evaluated on the synthetic demo set")
+        m = st.columns(4)
+        m[0].metric("accuracy", f"{ev['accuracy']:.1%}" if ev.get("accuracy") is not None else "—")
+        m[1].metric("macro F1", f"{ev['macro_f1']:.3f}" if ev.get("macro_f1") is not None else "—")
+        m[2].metric("top-2 accuracy", f"{ev['top2_accuracy']:.1%}" if ev.get("top2_accuracy") is not None else "—")
+        m[3].metric("macro ROC AUC", f"{ev['macro_roc_auc']:.3f}" if ev.get("macro_roc_auc") is not None else "—")
+        st.caption(f"{ev.get('n', 0):,} images · TTA {'on' if ev.get('tta') else 'off'} · "
+                   f"{ev.get('images_per_second') or '?'} images/s · {ev.get('timestamp', '')}")
+
+if not ready:
+    st.stop()
+
+if len(ready) == 2:
+    a, b = list(ready)
+    st.markdown("#### Comparison")
+    rows = []
+    for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("top2_accuracy", "top-2 accuracy"),
+                       ("macro_roc_auc", "macro ROC AUC"), ("log_loss", "log loss")):
+        va, vb = ready[a].get(key), ready[b].get(key)
+        rows.append({"metric": label, by_id[a].name: va, by_id[b].name: vb,
+                     "difference (2nd − 1st)": (vb - va) if va is not None and vb is not None else None})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+# --------------------------------------------------------------------------- report
+
+st.markdown("#### Classification report")
+cols = st.columns(len(ready), gap="large")
+for col, (rid, ev) in zip(cols, ready.items()):
+    with col:
+        pc = ev.get("per_class") or {}
+        df = pd.DataFrame([{"class": f"{emotion_emoji(k)} {k}", **v} for k, v in pc.items()])
+        st.dataframe(df, hide_index=True, column_config={
+            "precision": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+            "recall": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+            "f1": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+            "roc_auc": st.column_config.NumberColumn("ROC AUC", format="%.3f"),
+        })
+
+# --------------------------------------------------------------------------- confusion matrix
+
+st.markdown("#### Confusion matrix")
+normalize = st.toggle("Row-normalised (share of each true class)", key="cm_norm")
+st.caption("Click a cell (or pick it below) to see the images behind it with their predicted probabilities.")
+cols = st.columns(len(ready), gap="large")
+for col, (rid, ev) in zip(cols, ready.items()):
+    with col:
+        labels = list(ev.get("labels") or ds.labels)
+        cm = np.asarray(ev.get("confusion_matrix") or np.zeros((len(labels), len(labels))))
+        event = st.plotly_chart(confusion_matrix_figure(cm, labels, normalize=normalize), key=f"cm_{rid}",
+                                on_select="rerun", selection_mode="points")
+        picked = None
+        try:
+            pts = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else event.selection.points
+        except AttributeError:
+            pts = []
+        for p in pts or []:
+            cd = p.get("customdata") if isinstance(p, dict) else None
+            if cd and len(cd) >= 2:
+                picked = (int(cd[0]), int(cd[1]))
+                break
+        t_key, p_key = f"cm_true_{rid}", f"cm_pred_{rid}"
+        if picked is not None and st.session_state.get(f"cm_last_{rid}") != picked:
+            st.session_state[f"cm_last_{rid}"] = picked
+            st.session_state[t_key], st.session_state[p_key] = labels[picked[0]], labels[picked[1]]
+        if t_key not in st.session_state:
+            # Default: the largest off-diagonal cell (the most common confusion).
+            off = cm.copy()
+            np.fill_diagonal(off, -1)
+            i, j = np.unravel_index(int(np.argmax(off)), off.shape) if off.size else (0, 0)
+            st.session_state[t_key], st.session_state[p_key] = labels[i], labels[j]
+        s1, s2 = st.columns(2)
+        true_c = s1.selectbox("true class", labels, key=t_key)
+        pred_c = s2.selectbox("predicted as", labels, key=p_key)
+        preds = [p for p in (ev.get("predictions") or []) if p.get("true") == true_c and p.get("pred") == pred_c]
+        preds.sort(key=lambda p: -float(p.get("confidence") or 0))
+        st.markdown(f"**{len(preds):,}** image(s): true **{true_c}**, predicted **{pred_c}**"
+                    + (" (most confident first)" if preds else ""))
+        fp_match = (ev.get("dataset") or {}).get("fingerprint") == ds.fingerprint and ev.get("split") in ds.splits
+        if preds and fp_match:
+            images = ds.splits[ev["split"]].images
+            grid = st.columns(6)
+            for k, p in enumerate(preds[:MAX_IMAGES]):
+                idx = int(p["index"])
+                if 0 <= idx < len(images):
+                    with grid[k % 6]:
+                        st.image(images[idx], width="stretch", clamp=True)
+                        st.caption(f"{p['pred']} {float(p['confidence']):.0%}")
+            if len(preds) > MAX_IMAGES:
+                st.caption(f"first {MAX_IMAGES} of {len(preds):,} shown; all are in the table below")
+            chosen_img = st.selectbox("Probabilities of image", [int(p["index"]) for p in preds[:200]],
+                                      format_func=lambda i: f"#{i}", key=f"cm_img_{rid}")
+            sel = next(p for p in preds if int(p["index"]) == chosen_img)
+            ci1, ci2 = st.columns([1, 3])
+            ci1.image(images[chosen_img], width="stretch", clamp=True, caption=str(sel.get("source") or ""))
+            ci2.plotly_chart(probability_figure(sel["probs"], labels), key=f"cm_prob_{rid}")
+        if preds:
+            table = pd.DataFrame([{"index": p["index"], "source": p.get("source"), "confidence": p.get("confidence"),
+                                   **{lab: pr for lab, pr in zip(labels, p.get("probs") or [])}} for p in preds])
+            with st.expander("Table of these images"):
+                st.dataframe(table, hide_index=True)
+
+# --------------------------------------------------------------------------- ROC & history
+
+st.markdown("#### ROC curves")
+cols = st.columns(len(ready), gap="large")
+for col, (rid, ev) in zip(cols, ready.items()):
+    with col:
+        st.plotly_chart(roc_figure(ev.get("roc") or {}), key=f"roc_{rid}")
+
+st.markdown("#### Training history")
+cols = st.columns(len(chosen), gap="large")
+for col, rid in zip(cols, chosen):
+    with col:
+        try:
+            history = [e for e in store.read_events(rid) if e.get("event") == "epoch"] or (by_id[rid].meta.get("history") or [])
+        except (StoreError, OSError) as exc:
+            st.warning(f"History of {rid} unavailable: {exc}")
+            continue
+        params = by_id[rid].meta.get("params") or {}
+        if history:
+            st.plotly_chart(history_figure(history, params.get("epochs"), title=by_id[rid].name), key=f"history_{rid}")
+        else:
+            st.caption("No training history recorded (imported model?).")

@@ -1,0 +1,72 @@
+"""Home: what fer-studio does, the dataset and model in use, and where to go next.
+
+Renders fast: no TensorFlow, no dataset decoding here.
+"""
+
+import streamlit as st
+
+from ui.common import (
+    STATUS_BADGE,
+    dataset_label,
+    dataset_source,
+    default_run,
+    friendly_errors,
+    get_store,
+    is_shipped,
+    no_model_prompt,
+    report_corrupt_runs,
+    run_label,
+)
+
+st.title("🙂 fer-studio")
+st.markdown(
+    "Train, evaluate and use **facial-emotion recognition** models on "
+    "[FER-2013](https://www.kaggle.com/datasets/msambare/fer2013): 48×48 grayscale faces, "
+    "seven emotions: angry, disgust, fear, happy, sad, surprise, neutral."
+)
+
+left, right = st.columns(2, gap="large")
+
+with left:
+    st.subheader(":material/photo_library: Dataset")
+    src = dataset_source()
+    if src == "demo":
+        st.markdown("Working on the **built-in demo set** :orange-badge[synthetic]: generated cartoon faces, "
+                    "good for trying the app, not for a real model.")
+    else:
+        st.markdown(f"Working on **{dataset_label()}**")
+    st.page_link("pages/dataset.py", label="Explore or change the dataset", icon=":material/arrow_forward:")
+
+with right:
+    st.subheader(":material/neurology: Model")
+    with friendly_errors("Reading the model store"):
+        store = get_store()
+        runs = store.list_runs()
+        report_corrupt_runs(runs)
+        running = [r for r in runs if r.status == "running"]
+        if running:
+            st.markdown(f"{STATUS_BADGE['running']} Training **{running[0].name}** right now.")
+            st.page_link("pages/train.py", label="Follow the training", icon=":material/monitoring:")
+        best = default_run(runs)
+        if best is None:
+            if not running:
+                no_model_prompt(key="home_quick_train")
+        else:
+            shipped = " (shipped model)" if is_shipped(best) else ""
+            st.markdown(f"Default model{shipped}: **{run_label(best)}**")
+            st.caption(f"{sum(1 for r in runs if r.usable)} usable run(s) in `{store.root}`")
+
+st.divider()
+st.subheader("Pages")
+cols = st.columns(5)
+LINKS = [
+    ("pages/dataset.py", "Dataset explorer", ":material/photo_library:", "Load FER-2013 (zip, folder, CSV) or the demo set; class balance, duplicates, sample faces."),
+    ("pages/train.py", "Train", ":material/model_training:", "Pick an architecture and hyper-parameters; watch live loss and accuracy; stop any time."),
+    ("pages/evaluate.py", "Evaluate", ":material/analytics:", "Accuracy, per-class report, interactive confusion matrix, ROC curves; compare two runs."),
+    ("pages/predict.py", "Predict", ":material/image_search:", "Drop photos: every face boxed and labelled, probabilities per face, CSV export."),
+    ("pages/webcam.py", "Webcam", ":material/videocam:", "Live emotion recognition on your camera, or a snapshot."),
+]
+for col, (path, label, icon, text) in zip(cols, LINKS):
+    with col:
+        st.page_link(path, label=label, icon=icon)
+        st.caption(text)

@@ -1,0 +1,45 @@
+"""Predict: drop photos; every face is found, boxed and labelled, with its probabilities."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fer_core.faces import available_detectors, describe_detector
+from ui.common import friendly_errors, load_classifier, model_picker, page_header
+from ui.predict_view import predict_and_show
+
+page_header(
+    "Predict", "🔍",
+    "Drop one or many photos (JPEG, PNG, WebP). Every face found is boxed and labelled with its emotion, "
+    "with a probability chart per face. Results can be downloaded as CSV.",
+)
+
+c1, c2 = st.columns([3, 2])
+with c1:
+    run = model_picker("Model", key="model_run")
+with c2:
+    detectors = available_detectors() or ["haar"]
+    detector_name = st.selectbox("Face detector", detectors, key="pred_detector", format_func=describe_detector,
+                                 help="YuNet finds small and turned faces; Haar is the classic fallback.")
+c1, c2 = st.columns(2)
+whole = c1.toggle("No face found → classify the whole image as a face", key="pred_whole",
+                  help="FER-2013 images are already tight face crops: a detector often finds nothing in them.")
+gradcam = c2.toggle("Grad-CAM saliency", key="pred_gradcam",
+                    help="Show which parts of each face drove the prediction (slower).")
+
+files = st.file_uploader("Drop images here", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
+                         key="pred_upload", help="Up to 50 MB and 50 megapixels per image.")
+if run is None:
+    st.stop()
+if not files:
+    st.info("Drop one or more photos above to start.", icon=":material/add_photo_alternate:")
+    st.stop()
+
+classifier = None
+with friendly_errors("Loading the model", hint="Pick another model, or retrain this one on the Train page."):
+    classifier = load_classifier(run)
+if classifier is None:
+    st.stop()
+
+predict_and_show([(f.name, f.getvalue()) for f in files], classifier, detector_name,
+                 whole_image=whole, gradcam=gradcam, key_prefix="pred")

@@ -1,0 +1,135 @@
+"""Webcam: live emotion recognition on the camera stream (streamlit-webrtc), or a snapshot.
+
+Frames are processed in streamlit-webrtc's callback thread by fer_core.realtime.FramePipeline
+(detect, track, classify in one batch, smooth, draw); this page only configures it and shows
+its FPS and latency.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from fer_core.errors import FerError
+from fer_core.faces import available_detectors, describe_detector
+from fer_core.webrtc_config import rtc_configuration
+from ui import webcam
+from ui.common import friendly_errors, load_classifier, model_picker, page_header
+from ui.predict_view import predict_and_show
+
+page_header(
+    "Webcam", "🎥",
+    "Live emotion recognition: press START and allow the camera. Every face gets a box, its emotion and "
+    "confidence, smoothed over a few frames so labels do not flicker. No camera stream? Use Snapshot.",
+)
+
+c1, c2 = st.columns([3, 2])
+with c1:
+    run = model_picker("Model", key="cam_model")
+with c2:
+    detectors = available_detectors() or ["haar"]
+    detector_name = st.selectbox("Face detector", detectors, key="cam_detector", format_func=describe_detector)
+if run is None:
+    st.stop()
+
+mode = st.segmented_control("Mode", ["Live", "Snapshot"], key="cam_mode", default="Live") or "Live"
+
+classifier = None
+with friendly_errors("Loading the model", hint="Pick another model, or retrain this one on the Train page."):
+    classifier = load_classifier(run)
+if classifier is None:
+    st.stop()
+
+if mode == "Snapshot":
+    shot = st.camera_input("Take a picture", key="cam_snapshot", help="One photo from your camera, analysed like the Predict page.")
+    if shot is not None:
+        with friendly_errors("Analysing the snapshot"):
+            predict_and_show([(shot.name or "snapshot.jpg", shot.getvalue())], classifier, detector_name,
+                             whole_image=False, gradcam=False, key_prefix="snap")
+    st.stop()
+
+# --------------------------------------------------------------------------- live
+
+with st.expander("Settings", icon=":material/tune:"):
+    s1, s2, s3, s4 = st.columns(4)
+    smoothing = s1.slider("Smoothing (frames)", 1, 15, 5, key="cam_smooth",
+                          help="Average each face's probabilities over this many frames.")
+    detect_every = s2.slider("Detect every n-th frame", 1, 6, 2, key="cam_every",
+                             help="Track faces in between: higher is faster, slower to notice new faces.")
+    width = s3.select_slider("Detection width (px)", [240, 320, 480, 640, 960], 480, key="cam_width")
+    show_fps = s4.toggle("FPS on video", value=True, key="cam_fps")
+
+try:
+    config, origin = rtc_configuration(st.secrets)
+except FerError as exc:
+    st.error(f"The WebRTC configuration is invalid: {exc}\n\nFix FER_RTC_CONFIGURATION (or the "
+             "`rtc_configuration` secret); using no ICE servers (works on this machine / LAN) meanwhile.",
+             icon=":material/settings_ethernet:")
+    config, origin = {"iceServers": []}, "default"
+
+
+def session_pipeline():
+    """One FramePipeline per browser session (it keeps tracks); reconfigured on every rerun."""
+    from fer_core.faces import make_detector
+    from fer_core.realtime import FramePipeline, webrtc_callback
+
+    state = st.session_state.get("cam_pipeline_state")
+    if state is None or state["detector_name"] != detector_name:
+        detector = make_detector(detector_name)
+        if state is None:
+            pipeline = FramePipeline(detector, classifier)
+            state = {"pipeline": pipeline, "callback": webrtc_callback(pipeline)}
+        else:
+            state["pipeline"].configure(detector=detector)
+        state["detector_name"] = detector_name
+        st.session_state["cam_pipeline_state"] = state
+    pipeline = state["pipeline"]
+    if state.get("run_id") != run.run_id:
+        pipeline.configure(classifier=classifier)
+        state["run_id"] = run.run_id
+    pipeline.configure(smoothing_window=smoothing, detect_every=detect_every, downscale_width=width, show_fps=show_fps)
+    return pipeline, state["callback"]
+
+
+pipeline = callback = None
+with friendly_errors("Setting up the face detector", hint="Choose another detector."):
+    pipeline, callback = session_pipeline()
+if pipeline is None:
+    st.stop()
+
+ctx = webcam.webrtc_stream(
+    key="fer-webcam",
+    video_frame_callback=callback,
+    rtc_configuration=config,
+    media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+)
+st.caption(f"ICE servers: {len(config.get('iceServers', []))} ({origin}). Set FER_RTC_CONFIGURATION or the "
+           "`rtc_configuration` secret to use STUN/TURN across networks.")
+
+
+def fmt(v: float, spec: str) -> str:
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+@st.fragment(run_every=1.0)
+def live_stats() -> None:
+    playing = bool(getattr(getattr(ctx, "state", None), "playing", False))
+    s = pipeline.stats()
+    m = st.columns(5)
+    m[0].metric("FPS", fmt(s.get("fps"), ".1f"), help="Frames arriving and processed per second.")
+    m[1].metric("latency p50", fmt(s.get("latency_ms_p50"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p50") or math.nan) else ""),
+                help="Time to detect, classify and draw one frame (median).")
+    m[2].metric("latency p95", fmt(s.get("latency_ms_p95"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p95") or math.nan) else ""))
+    m[3].metric("faces", str(s.get("faces", 0)))
+    m[4].metric("frames", f"{s.get('frames', 0):,}")
+    results = list(getattr(pipeline, "last_results", []) or [])
+    if playing and results:
+        st.caption(" · ".join(f"face {r.track_id}: **{r.label}** {r.confidence:.0%}" for r in results))
+    elif not playing:
+        st.caption("Press START above (allow the camera in the browser) to begin.")
+    if s.get("last_error"):
+        st.caption(f"last frame error: {s['last_error']}")
+
+
+live_stats()
