@@ -107,7 +107,10 @@ def load_image_bytes(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS, name: s
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{name}: refused, too many pixels ({exc})") from exc
+        raise ImageError(
+            f"{name}: refused: far more pixels than the {max_pixels / 1e6:.0f} MP allowed "
+            "(a decompression bomb?); resize the picture first"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{name}: not an image file, or a format that cannot be read") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:

@@ -471,7 +471,8 @@ def webrtc_callback(pipeline: FramePipeline):
         out, _ = pipeline.process(img)
         new = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
         new.pts = frame.pts
-        new.time_base = frame.time_base
+        if frame.time_base is not None:
+            new.time_base = frame.time_base
         return new
 
     return callback
