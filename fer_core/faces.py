@@ -149,9 +149,12 @@ class _ScaledDetector:
         h, w = frame.shape[:2]
         factor = 1.0
         small = frame
-        if self.max_width and w > self.max_width:
-            factor = self.max_width / w
-            small = cv2.resize(frame, (self.max_width, max(1, int(round(h * factor)))), interpolation=cv2.INTER_AREA)
+        if self.max_width:
+            # width above max_width, or a very tall image (height above 2 x max_width), is shrunk
+            factor = min(1.0, self.max_width / w, 2.0 * self.max_width / h)
+        if factor < 1.0:
+            size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         boxes = self._detect(small)
         if factor != 1.0:
             boxes = [b.scaled(1.0 / factor) for b in boxes]

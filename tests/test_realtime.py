@@ -412,3 +412,24 @@ def test_batch_prediction_on_real_photos(astronaut: np.ndarray, classifier: Emot
     np.testing.assert_allclose(results[0].faces[0].probabilities, classifier.predict_proba(crops)[0], atol=1e-5)
     assert results[2].faces[0].box.y < results[2].faces[2].box.y  # reading order: top row first
     assert annotate(four, results[2]).shape == four.shape
+
+
+def test_predict_files_for_the_cli(tmp_path, model, astronaut: np.ndarray) -> None:
+    store_mod = pytest.importorskip("fer_core.store")
+    from fer_core.batch_predict import predict_files
+
+    store = store_mod.ModelStore(tmp_path / "models")
+    run = store.create_run({"architecture": "tiny", "labels": list(FER_LABELS), "input_shape": [48, 48, 1],
+                            "preprocessing": {"color": "grayscale", "scale": "0-1"}, "status": "finished"})
+    store.save_model(run.run_id, model)
+    photo, blank, broken = tmp_path / "astronaut.png", tmp_path / "blank.png", tmp_path / "broken.jpg"
+    photo.write_bytes(cv2.imencode(".png", astronaut)[1].tobytes())
+    blank.write_bytes(cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes())
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = predict_files([photo, blank, broken], store=store, annotate_dir=tmp_path / "ann")
+    assert [e["row"]["status"] for e in out] == ["faces", "no face", "error"]
+    assert out[0]["row"]["file"] == "astronaut.png" and out[0]["row"]["label"] in FER_LABELS
+    assert "face 1" in out[0]["summary"] and "no face" in out[1]["summary"] and "broken.jpg" in out[2]["summary"]
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["astronaut_annotated.png", "blank_annotated.png"]
+    whole = predict_files([blank], store=store, whole_image_if_no_face=True)
+    assert whole[0]["row"]["status"] == "whole image" and "whole image" in whole[0]["summary"]
