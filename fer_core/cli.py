@@ -27,7 +27,8 @@ EXIT_BUSY = 3  # same value as fer_core.jobs.EXIT_BUSY (kept import-free here)
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # Not a terminal (a pipe, a log file): wide lines rather than wrapped cells.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _tqdm_progress(desc: str, enabled: bool) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -305,7 +306,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = ModelStore()
     table = Table(title=f"model store {store.root}")
     for col in ("run", "architecture", "status", "epochs", "val acc", "dataset"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("run", "status"))
     for run in store.list_runs():
         meta = run.meta
         ds = meta.get("dataset") or {}
