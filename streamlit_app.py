@@ -1,20 +1,29 @@
 """fer-studio: train, evaluate and use facial-emotion-recognition models (FER-2013).
 
 Run with `streamlit run streamlit_app.py`. This file only sets up the navigation; each page
-lives in pages/ and the logic in fer_core. Nothing here imports TensorFlow.
+lives in app_pages/ and the logic in fer_core. Nothing here imports TensorFlow.
+
+The folder is deliberately not called `pages/`: with a `pages/` folder next to this script,
+Streamlit 1.67 serves a deep link or reload of /predict as a stand-alone v1 page (its own
+sidebar, no set_page_config from here) instead of going through st.navigation.
 """
 
 import streamlit as st
 
-st.set_page_config(page_title="fer-studio", page_icon="🙂", layout="wide", initial_sidebar_state="expanded")
+from ui.webcam import preload_webrtc_native
+
+# Must run before anything imports TensorFlow (see ui/webcam.py: TF then libsrtp segfaults).
+preload_webrtc_native()
+
+st.set_page_config(page_title="fer-studio", page_icon=":material/mood:", layout="wide", initial_sidebar_state="expanded")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/dataset.py", title="Dataset explorer", icon=":material/photo_library:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-    st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
-    st.Page("pages/webcam.py", title="Webcam", icon=":material/videocam:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/dataset.py", title="Dataset explorer", icon=":material/photo_library:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
+    st.Page("app_pages/webcam.py", title="Webcam", icon=":material/videocam:"),
 ]
 
 nav = st.navigation(PAGES)

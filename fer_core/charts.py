@@ -148,7 +148,7 @@ def history_figure(history: Sequence[Mapping[str, Any]], total_epochs: int | Non
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name="learning rate", showlegend=False,
                         line=dict(color="#2ca02c"), row=1, col=3,
                         hovertemplate="epoch %{x}: lr %{y:.2e}<extra></extra>")
-        fig.update_yaxes(exponentformat="e", row=1, col=3)
+        fig.update_yaxes(type="log", exponentformat="e", row=1, col=3)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     if total_epochs:
         for col in (1, 2, 3):

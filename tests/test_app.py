@@ -21,7 +21,7 @@ from tests.app_helpers import astronaut_bgr, coffee_bgr, install_tiny_run, jpeg_
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["pages/home.py", "pages/dataset.py", "pages/train.py", "pages/evaluate.py", "pages/predict.py", "pages/webcam.py"]
+PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py"]
 TIMEOUT = 180
 
 
@@ -83,7 +83,7 @@ def test_every_page_renders_on_demo_without_models(fake_webrtc):
         assert_clean(at)
         assert not at.error, (page, [e.value for e in at.error])
     # the dataset page labels the demo set synthetic
-    open_page(at, "pages/dataset.py")
+    open_page(at, "app_pages/dataset.py")
     assert "synthetic" in texts(at).lower()
 
 
@@ -101,7 +101,7 @@ def test_every_page_renders_with_a_trained_model(fake_webrtc):
 
 def test_dataset_upload_zip_and_report():
     at = new_app()
-    open_page(at, "pages/dataset.py")
+    open_page(at, "app_pages/dataset.py")
     at.segmented_control(key="ds_choice").set_value("Upload a zip or CSV").run()
     assert_clean(at)
     at.file_uploader(key="ds_upload").upload("tiny.zip", tiny_zip(), "application/zip").run()
@@ -112,14 +112,14 @@ def test_dataset_upload_zip_and_report():
     assert metrics["train images"] == "21" and metrics["test images"] == "21"
     assert metrics["skipped"] == "2"
     # the other pages now work on it
-    open_page(at, "pages/train.py")
+    open_page(at, "app_pages/train.py")
     assert_clean(at)
     assert "tiny" in texts(at)
 
 
 def test_dataset_bad_inputs_are_reported_not_raised(tmp_path):
     at = new_app()
-    open_page(at, "pages/dataset.py")
+    open_page(at, "app_pages/dataset.py")
     at.segmented_control(key="ds_choice").set_value("Upload a zip or CSV").run()
     at.file_uploader(key="ds_upload").upload("junk.zip", b"this is not a zip", "application/zip").run()
     assert_clean(at)
@@ -144,7 +144,7 @@ def test_dataset_bad_inputs_are_reported_not_raised(tmp_path):
 def test_predict_upload_photo_and_tiny_image():
     install_tiny_run(os.environ["FER_MODELS_DIR"])
     at = new_app()
-    open_page(at, "pages/predict.py")
+    open_page(at, "app_pages/predict.py")
     assert_clean(at)
     up = at.file_uploader(key="pred_upload")
     up.upload("astronaut.jpg", jpeg_bytes(astronaut_bgr()), "image/jpeg")
@@ -174,7 +174,7 @@ def test_predict_upload_photo_and_tiny_image():
 
 def test_train_short_run_shows_epochs_then_finishes():
     at = new_app()
-    open_page(at, "pages/train.py")
+    open_page(at, "app_pages/train.py")
     assert_clean(at)
     at.number_input(key="tr_epochs").set_value(2)
     at.number_input(key="tr_cap").set_value(400)
@@ -204,7 +204,7 @@ def test_train_short_run_shows_epochs_then_finishes():
 def test_evaluate_finished_run_and_open_confusion_cell():
     run_id = install_tiny_run(os.environ["FER_MODELS_DIR"])
     at = new_app()
-    open_page(at, "pages/evaluate.py")
+    open_page(at, "app_pages/evaluate.py")
     assert_clean(at)
     at.button(key=f"eval_{run_id}").click().run()
     assert_clean(at)
@@ -229,7 +229,7 @@ def test_corrupt_and_deleted_runs_are_reported(fake_webrtc):
     at = new_app()
     assert_clean(at)
     assert any("cannot be read" in e.label for e in at.expander)
-    open_page(at, "pages/evaluate.py")
+    open_page(at, "app_pages/evaluate.py")
     assert_clean(at)
     # the run vanishes between two reruns
     import shutil
@@ -242,7 +242,7 @@ def test_corrupt_and_deleted_runs_are_reported(fake_webrtc):
 def test_webcam_snapshot_mode(fake_webrtc):
     install_tiny_run(os.environ["FER_MODELS_DIR"])
     at = new_app()
-    open_page(at, "pages/webcam.py")
+    open_page(at, "app_pages/webcam.py")
     assert_clean(at)
     assert fake_webrtc, "the page asked for a webrtc stream"
     at.segmented_control(key="cam_mode").set_value("Snapshot").run()
@@ -255,7 +255,7 @@ def test_rtc_configuration_from_env(fake_webrtc, monkeypatch):
     monkeypatch.setenv("FER_RTC_CONFIGURATION", '{"iceServers": [{"urls": "stun:stun.example.org:3478"}]}')
     install_tiny_run(os.environ["FER_MODELS_DIR"])
     at = new_app()
-    open_page(at, "pages/webcam.py")
+    open_page(at, "app_pages/webcam.py")
     assert_clean(at)
     assert fake_webrtc[-1]["rtc_configuration"]["iceServers"][0]["urls"] == "stun:stun.example.org:3478"
     monkeypatch.setenv("FER_RTC_CONFIGURATION", "{broken")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +60,12 @@ def friendly_errors(action: str = "", hint: str = "") -> Iterator[None]:
 
 
 def _is_streamlit_control_flow(exc: BaseException) -> bool:
-    mod = type(exc).__module__ or ""
-    return mod.startswith("streamlit.") and type(exc).__name__ in {"RerunException", "StopException", "RerunData"}
+    """st.rerun / st.stop / st.switch_page raise these; they must reach Streamlit."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+    except ImportError:  # pragma: no cover - other Streamlit layouts
+        return (type(exc).__module__ or "").startswith("streamlit.")
+    return isinstance(exc, ScriptControlException)
 
 
 # --------------------------------------------------------------------------- page chrome
@@ -102,11 +107,12 @@ def _source_stamp(source: str) -> str:
         return "missing"
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _load_dataset_cached(source: str, stamp: str, _progress: Callable[[int, int], None] | None = None):
-    from fer_core.data import load_dataset
-
-    return load_dataset(source, progress=_progress)
+# Loaded datasets, shared by every session of this server process (load_dataset also keeps a
+# decoded copy on disk). Not st.cache_resource: Streamlit replays the elements a cached function
+# drew, so the decoding progress bar would come back on every rerun.
+_DATASETS: dict[tuple[str, str], Any] = {}
+_DATASETS_LOCK = threading.Lock()
+_MAX_DATASETS = 3
 
 
 def load_dataset_ui(source: str | None = None, show_progress: bool = True):
@@ -114,8 +120,13 @@ def load_dataset_ui(source: str | None = None, show_progress: bool = True):
 
     Raises FerError (e.g. DatasetError) for the caller's friendly_errors to show.
     """
+    from fer_core.data import load_dataset
+
     source = source or dataset_source()
-    stamp = _source_stamp(source)
+    key = (source, _source_stamp(source))
+    with _DATASETS_LOCK:
+        if key in _DATASETS:
+            return _DATASETS[key]
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -128,10 +139,15 @@ def load_dataset_ui(source: str | None = None, show_progress: bool = True):
         bar.progress(min(max(frac, 0.0), 1.0), text=f"Decoding images… {done:,}/{total:,}" if total else "Decoding images…")
 
     try:
-        return _load_dataset_cached(source, stamp, _progress=progress)
+        ds = load_dataset(source, progress=progress)
     finally:
         if bar is not None:
             bar.empty()
+    with _DATASETS_LOCK:
+        while len(_DATASETS) >= _MAX_DATASETS:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = ds
+    return ds
 
 
 def dataset_caption(ds: Any) -> str:
@@ -244,7 +260,7 @@ def start_quick_training() -> None:
         with st.spinner("Starting the training process…"):
             run_id = jobs.start_training(DEMO_SOURCE, dict(QUICK_CONFIG), store=get_store())
         st.session_state["train_last_run"] = run_id
-        st.switch_page("pages/train.py")
+        st.switch_page("app_pages/train.py")
 
 
 QUICK_CONFIG = {"architecture": "mini_xception", "epochs": 8, "batch_size": 64, "learning_rate": 1e-3,

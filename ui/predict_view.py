@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.charts import probability_figure
-from fer_core.colors import emotion_emoji, emotion_hex
+from fer_core.colors import emotion_hex
 from fer_core.errors import FerError, ImageError
 from fer_core.labels import FER_LABELS
 
@@ -24,9 +24,9 @@ def _detector(name: str):
     return cache[name]
 
 
-def _badge(label: str, confidence: float) -> str:
+def badge(label: str, confidence: float) -> str:
     return (f"<span style='display:inline-block;padding:.1em .6em;border-radius:.6em;background:{emotion_hex(label)};"
-            f"color:white;font-weight:600'>{emotion_emoji(label)} {label} {confidence:.0%}</span>")
+            f"color:white;font-weight:600'>{label} {confidence:.0%}</span>")
 
 
 def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: str, *, whole_image: bool,
@@ -89,7 +89,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
                     continue
                 for f in res.faces:
                     title = "whole image" if f.whole_image else f"face {f.index + 1}"
-                    st.html(f"<b>{title}</b> &nbsp; {_badge(f.label, f.confidence)}")
+                    st.html(f"<b>{title}</b> &nbsp; {badge(f.label, f.confidence)}")
                     c1, c2 = st.columns([1, 2], vertical_alignment="center")
                     crop = crop_face(img, f.box, 0.0 if f.whole_image else DEFAULT_MARGIN, not f.whole_image)
                     with c1:

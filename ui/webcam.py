@@ -7,8 +7,31 @@ tests monkeypatch `ui.webcam.webrtc_stream`; pages must call it as `webcam.webrt
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
+
+from fer_core.errors import FerError
+
+
+def preload_webrtc_native() -> None:
+    """Load libsrtp (aiortc's SRTP binding) before TensorFlow can be imported.
+
+    Measured: `import tensorflow` then `import pylibsrtp` segfaults the process in
+    `srtp_init()` (TF 2.21 and pylibsrtp's bundled crypto clash); the other order works.
+    The app calls this first thing on every run (13 ms, once); it is a no-op once TF is in.
+    """
+    if "pylibsrtp" in sys.modules or "tensorflow" in sys.modules:
+        return
+    try:
+        import pylibsrtp  # noqa: F401
+    except ImportError:  # pragma: no cover - streamlit-webrtc not installed
+        pass
+
+
+def webrtc_ready() -> bool:
+    """False when TensorFlow was loaded before libsrtp: starting WebRTC now would crash the server."""
+    return "pylibsrtp" in sys.modules or "tensorflow" not in sys.modules
 
 
 def webrtc_stream(
@@ -19,6 +42,9 @@ def webrtc_stream(
     media_stream_constraints: dict[str, Any] | None = None,
 ) -> Any:
     """Start/keep the SENDRECV stream; returns streamlit-webrtc's context (ctx.state.playing)."""
+    if not webrtc_ready():
+        raise FerError("The live stream cannot start in this server process (TensorFlow was loaded before the "
+                       "WebRTC libraries). Restart the app with `streamlit run streamlit_app.py`; use Snapshot meanwhile.")
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
     return webrtc_streamer(

@@ -16,10 +16,10 @@ from fer_core.faces import available_detectors, describe_detector
 from fer_core.webrtc_config import rtc_configuration
 from ui import webcam
 from ui.common import friendly_errors, load_classifier, model_picker, page_header
-from ui.predict_view import predict_and_show
+from ui.predict_view import badge, predict_and_show
 
 page_header(
-    "Webcam", "🎥",
+    "Webcam", ":material/videocam:",
     "Live emotion recognition: press START and allow the camera. Every face gets a box, its emotion and "
     "confidence, smoothed over a few frames so labels do not flicker. No camera stream? Use Snapshot.",
 )
@@ -98,12 +98,15 @@ with friendly_errors("Setting up the face detector", hint="Choose another detect
 if pipeline is None:
     st.stop()
 
-ctx = webcam.webrtc_stream(
-    key="fer-webcam",
-    video_frame_callback=callback,
-    rtc_configuration=config,
-    media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
-)
+video_col, stats_col = st.columns([3, 2], gap="large")
+ctx = None
+with video_col, friendly_errors("Starting the live stream"):
+    ctx = webcam.webrtc_stream(
+        key="fer-webcam",
+        video_frame_callback=callback,
+        rtc_configuration=config,
+        media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
+    )
 st.caption(f"ICE servers: {len(config.get('iceServers', []))} ({origin}). Set FER_RTC_CONFIGURATION or the "
            "`rtc_configuration` secret to use STUN/TURN across networks.")
 
@@ -116,20 +119,23 @@ def fmt(v: float, spec: str) -> str:
 def live_stats() -> None:
     playing = bool(getattr(getattr(ctx, "state", None), "playing", False))
     s = pipeline.stats()
-    m = st.columns(5)
+    m = st.columns(2)
     m[0].metric("FPS", fmt(s.get("fps"), ".1f"), help="Frames arriving and processed per second.")
-    m[1].metric("latency p50", fmt(s.get("latency_ms_p50"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p50") or math.nan) else ""),
+    m[1].metric("faces", str(s.get("faces", 0)))
+    m = st.columns(2)
+    m[0].metric("latency p50", fmt(s.get("latency_ms_p50"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p50") or math.nan) else ""),
                 help="Time to detect, classify and draw one frame (median).")
-    m[2].metric("latency p95", fmt(s.get("latency_ms_p95"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p95") or math.nan) else ""))
-    m[3].metric("faces", str(s.get("faces", 0)))
-    m[4].metric("frames", f"{s.get('frames', 0):,}")
+    m[1].metric("latency p95", fmt(s.get("latency_ms_p95"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p95") or math.nan) else ""))
+    st.caption(f"{s.get('frames', 0):,} frames processed")
     results = list(getattr(pipeline, "last_results", []) or [])
     if playing and results:
-        st.caption(" · ".join(f"face {r.track_id}: **{r.label}** {r.confidence:.0%}" for r in results))
+        for r in results:
+            st.html(f"face {r.track_id} &nbsp; {badge(r.label, r.confidence)}")
     elif not playing:
         st.caption("Press START above (allow the camera in the browser) to begin.")
     if s.get("last_error"):
         st.caption(f"last frame error: {s['last_error']}")
 
 
-live_stats()
+with stats_col:
+    live_stats()

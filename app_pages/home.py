@@ -18,7 +18,7 @@ from ui.common import (
     run_label,
 )
 
-st.title("🙂 fer-studio")
+st.title(":material/mood: fer-studio")
 st.markdown(
     "Train, evaluate and use **facial-emotion recognition** models on "
     "[FER-2013](https://www.kaggle.com/datasets/msambare/fer2013): 48×48 grayscale faces, "
@@ -35,7 +35,7 @@ with left:
                     "good for trying the app, not for a real model.")
     else:
         st.markdown(f"Working on **{dataset_label()}**")
-    st.page_link("pages/dataset.py", label="Explore or change the dataset", icon=":material/arrow_forward:")
+    st.page_link("app_pages/dataset.py", label="Explore or change the dataset", icon=":material/arrow_forward:")
 
 with right:
     st.subheader(":material/neurology: Model")
@@ -46,7 +46,7 @@ with right:
         running = [r for r in runs if r.status == "running"]
         if running:
             st.markdown(f"{STATUS_BADGE['running']} Training **{running[0].name}** right now.")
-            st.page_link("pages/train.py", label="Follow the training", icon=":material/monitoring:")
+            st.page_link("app_pages/train.py", label="Follow the training", icon=":material/monitoring:")
         best = default_run(runs)
         if best is None:
             if not running:
@@ -60,11 +60,11 @@ st.divider()
 st.subheader("Pages")
 cols = st.columns(5)
 LINKS = [
-    ("pages/dataset.py", "Dataset explorer", ":material/photo_library:", "Load FER-2013 (zip, folder, CSV) or the demo set; class balance, duplicates, sample faces."),
-    ("pages/train.py", "Train", ":material/model_training:", "Pick an architecture and hyper-parameters; watch live loss and accuracy; stop any time."),
-    ("pages/evaluate.py", "Evaluate", ":material/analytics:", "Accuracy, per-class report, interactive confusion matrix, ROC curves; compare two runs."),
-    ("pages/predict.py", "Predict", ":material/image_search:", "Drop photos: every face boxed and labelled, probabilities per face, CSV export."),
-    ("pages/webcam.py", "Webcam", ":material/videocam:", "Live emotion recognition on your camera, or a snapshot."),
+    ("app_pages/dataset.py", "Dataset explorer", ":material/photo_library:", "Load FER-2013 (zip, folder, CSV) or the demo set; class balance, duplicates, sample faces."),
+    ("app_pages/train.py", "Train", ":material/model_training:", "Pick an architecture and hyper-parameters; watch live loss and accuracy; stop any time."),
+    ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "Accuracy, per-class report, interactive confusion matrix, ROC curves; compare two runs."),
+    ("app_pages/predict.py", "Predict", ":material/image_search:", "Drop photos: every face boxed and labelled, probabilities per face, CSV export."),
+    ("app_pages/webcam.py", "Webcam", ":material/videocam:", "Live emotion recognition on your camera, or a snapshot."),
 ]
 for col, (path, label, icon, text) in zip(cols, LINKS):
     with col:

@@ -9,7 +9,7 @@ from ui.common import friendly_errors, load_classifier, model_picker, page_heade
 from ui.predict_view import predict_and_show
 
 page_header(
-    "Predict", "🔍",
+    "Predict", ":material/image_search:",
     "Drop one or many photos (JPEG, PNG, WebP). Every face found is boxed and labelled with its emotion, "
     "with a probability chart per face. Results can be downloaded as CSV.",
 )

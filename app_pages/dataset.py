@@ -13,7 +13,7 @@ import streamlit as st
 
 from fer_core import dataset_stats as stats
 from fer_core.charts import class_distribution_figure, pixel_histogram_figure
-from fer_core.colors import emotion_emoji, emotion_hex
+from fer_core.colors import emotion_hex
 from fer_core.errors import FerError
 from fer_core.paths import cache_dir
 from ui.common import (
@@ -29,7 +29,7 @@ from ui.common import (
 )
 
 page_header(
-    "Dataset explorer", "🖼️",
+    "Dataset explorer", ":material/photo_library:",
     "Choose the dataset the Train and Evaluate pages use, check what was loaded (and what was "
     "skipped), and look at the faces. Accepted: the Kaggle FER-2013 zip or its extracted folder "
     "(train/ and test/ with one folder per emotion), or the original fer2013.csv.",
@@ -147,7 +147,7 @@ def upscale(img: np.ndarray, factor: int = 2) -> np.ndarray:
 
 def label_html(name: str) -> str:
     return (f"<span style='display:inline-block;padding:0 .5em;border-radius:.5em;"
-            f"background:{emotion_hex(name)};color:white;font-weight:600'>{emotion_emoji(name)} {name}</span>")
+            f"background:{emotion_hex(name)};color:white;font-weight:600'>{name}</span>")
 
 
 tab_report, tab_dist, tab_samples, tab_mean, tab_hist = st.tabs(

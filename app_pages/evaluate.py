@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
-from fer_core.colors import emotion_emoji
 from fer_core.errors import FerError, StoreError
 from ui.common import (
     dataset_caption,
@@ -28,7 +27,7 @@ from ui.common import (
 MAX_IMAGES = 24
 
 page_header(
-    "Evaluate", "📊",
+    "Evaluate", ":material/analytics:",
     "How good is a model on a labelled split? Accuracy, per-class precision/recall/F1, a confusion "
     "matrix you can click into, ROC curves and the training history. Select two runs to compare.",
 )
@@ -161,7 +160,7 @@ cols = st.columns(len(ready), gap="large")
 for col, (rid, ev) in zip(cols, ready.items()):
     with col:
         pc = ev.get("per_class") or {}
-        df = pd.DataFrame([{"class": f"{emotion_emoji(k)} {k}", **v} for k, v in pc.items()])
+        df = pd.DataFrame([{"class": k, **v} for k, v in pc.items()])
         st.dataframe(df, hide_index=True, column_config={
             "precision": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
             "recall": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),

@@ -30,7 +30,7 @@ from ui.common import (
 LIVE_REFRESH_S = 2.0
 
 page_header(
-    "Train", "🏋️",
+    "Train", ":material/model_training:",
     "Train a model on the chosen dataset. Training runs in the background: you can leave this page, "
     "reload it or close the browser, and come back to follow it. One training at a time per model store.",
 )
@@ -136,10 +136,10 @@ else:
                 c1, c2 = st.columns(2)
                 if c1.button("Evaluate this model", icon=":material/analytics:", key="goto_eval"):
                     st.session_state["eval_runs"] = [last]
-                    st.switch_page("pages/evaluate.py")
+                    st.switch_page("app_pages/evaluate.py")
                 if c2.button("Try it on photos", icon=":material/image_search:", key="goto_predict"):
                     st.session_state["model_run"] = last
-                    st.switch_page("pages/predict.py")
+                    st.switch_page("app_pages/predict.py")
             if status is None:
                 st.session_state.pop("train_last_run", None)
 
