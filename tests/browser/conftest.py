@@ -1,0 +1,209 @@
+"""Real-browser fixtures: a `streamlit run` server on a free port and Debian's Chromium.
+
+Everything here is skipped cleanly when /usr/bin/chromium is missing (an error under CI=true,
+where .ci/run installs it). The server gets its own model store with one tiny model trained on
+the demo set (via the CLI, so this pytest process never imports TensorFlow for it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+SERVER_START_TIMEOUT = 90
+
+
+def _require_chromium() -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/bin/chromium is missing (CI installs it: apt-get install chromium)")
+        pytest.skip("/usr/bin/chromium is not installed")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the playwright package is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def face_image_bgr() -> np.ndarray:
+    """A real photo with one face: scikit-image's astronaut (Eileen Collins), BGR."""
+    import cv2
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def face_crop_320x240() -> np.ndarray:
+    """The astronaut's face inside a 320x240 frame (face ~90x110 px, left of centre)."""
+    return np.ascontiguousarray(face_image_bgr()[0:240, 62:382])
+
+
+def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30, fps: int = 30) -> Path:
+    """A y4m video Chromium can use as its fake camera (it loops the file)."""
+    import cv2
+
+    h, w = frame_bgr.shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        yuv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420).tobytes()
+        for _ in range(frames):
+            f.write(b"FRAME\n")
+            f.write(yuv)
+    return path
+
+
+class StreamlitServer:
+    def __init__(self, models_dir: Path, cache_dir: Path, log_path: Path) -> None:
+        self.models_dir, self.cache_dir, self.log_path = models_dir, cache_dir, log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.healthy_after_s: float | None = None
+
+    def start(self) -> StreamlitServer:
+        env = {**os.environ, "FER_MODELS_DIR": str(self.models_dir), "FER_CACHE_DIR": str(self.cache_dir),
+               "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+        env.pop("FER_RTC_CONFIGURATION", None)
+        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+               "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        self._log = open(self.log_path, "wb")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def wait_healthy(self, timeout: float = SERVER_START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        self.healthy_after_s = time.monotonic() - self.started_at
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"streamlit did not become healthy in {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def train_tiny_model(models_dir: Path, cache_dir: Path, epochs: int = 2) -> str:
+    """Train a small model on the demo set into `models_dir` with the CLI; returns its run id."""
+    env = {**os.environ, "FER_MODELS_DIR": str(models_dir), "FER_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run_id = "browser-tiny"
+    out = subprocess.run(
+        [sys.executable, "-m", "fer_core", "train", "--data", "demo", "--arch", "mini_xception",
+         "--epochs", str(epochs), "--run-id", run_id, "--name", "browser test model", "--no-progress"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"tiny training failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return run_id
+
+
+@pytest.fixture(scope="session")
+def browser_env(tmp_path_factory: pytest.TempPathFactory):
+    _require_chromium()
+    base = tmp_path_factory.mktemp("browser")
+    env = {"models": base / "models", "cache": base / "cache", "base": base}
+    env["models"].mkdir()
+    env["cache"].mkdir()
+    env["run_id"] = train_tiny_model(env["models"], env["cache"])
+    env["y4m"] = write_y4m(base / "face.y4m", face_crop_320x240())
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(browser_env):
+    srv = StreamlitServer(browser_env["models"], browser_env["cache"], browser_env["base"] / "streamlit.log").start()
+    try:
+        srv.wait_healthy()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(browser_env):
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={browser_env['y4m']}",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    ]
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    try:
+        yield pg
+    finally:
+        ctx.close()
+
+
+def save_screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def wait_app_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit says the script is no longer running."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        running = page.locator("[data-testid='stStatusWidget']").count()
+        if not running:
+            page.wait_for_timeout(300)
+            if not page.locator("[data-testid='stStatusWidget']").count():
+                return
+        page.wait_for_timeout(250)
