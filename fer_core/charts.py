@@ -98,7 +98,7 @@ def confusion_matrix_figure(
         title=title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix (counts)"),
         xaxis=dict(title="predicted", side="bottom", type="category"),
         yaxis=dict(title="true", autorange="reversed", type="category"),
-        margin=_MARGIN, height=520, clickmode="event+select", dragmode="select",
+        margin=_MARGIN, height=520,
     )
     return fig
 

@@ -220,6 +220,49 @@ def test_evaluate_finished_run_and_open_confusion_cell():
     assert_clean(at)
 
 
+def test_evaluate_compares_two_runs_side_by_side():
+    import shutil
+
+    models = Path(os.environ["FER_MODELS_DIR"])
+    run_a = install_tiny_run(models)
+    shutil.copytree(models / run_a, models / "tiny-copy")
+    meta = json.loads((models / "tiny-copy" / "meta.json").read_text())
+    meta.update(run_id="tiny-copy", name="tiny copy")
+    (models / "tiny-copy" / "meta.json").write_text(json.dumps(meta))
+    at = new_app()
+    open_page(at, "app_pages/evaluate.py")
+    at.multiselect(key="eval_runs").set_value([run_a, "tiny-copy"]).run()
+    assert_clean(at)
+    for rid in (run_a, "tiny-copy"):
+        at.button(key=f"eval_{rid}").click().run()
+        assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Comparison" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table.columns[1:3]) == ["tiny test model", "tiny copy"]
+    assert abs(table.iloc[0, 3]) < 1e-9  # same weights: no difference in accuracy
+
+
+def test_quick_demo_training_from_home_lands_on_train_page():
+    at = new_app()
+    at.button(key="home_quick_train").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Training now" in texts(at)
+    from fer_core import jobs
+    from fer_core.store import ModelStore
+
+    store = ModelStore()
+    run = jobs.running_job(store)
+    assert run is not None and run.meta["params"]["epochs"] >= 1
+    # a second training is refused while this one runs
+    assert at.button(key="tr_start").disabled
+    at.button(key=f"stop_{run.run_id}").click().run()
+    assert_clean(at)
+    snap = jobs.wait(store, run.run_id, timeout_s=240)
+    assert snap.status in ("stopped", "finished"), (snap.status, snap.error)
+
+
 def test_corrupt_and_deleted_runs_are_reported(fake_webrtc):
     models = Path(os.environ["FER_MODELS_DIR"])
     install_tiny_run(models)

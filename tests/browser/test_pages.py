@@ -178,6 +178,16 @@ def test_evaluate_page(page, server, browser_env):
     if button.count():
         button.first.click()
     page.get_by_text("Confusion matrix", exact=True).wait_for(timeout=180_000)
-    page.locator("[data-testid='stPlotlyChart']").first.wait_for()
+    # clicking a cell of the confusion matrix selects it (plotly on_select): true happy, predicted angry
+    chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="Confusion matrix").first
+    chart.scroll_into_view_if_needed()
+    cell = chart.locator(".scatterlayer .point").nth(3 * 7 + 0)
+    cell.wait_for(state="attached")
+    box = cell.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("image(s): true happy, predicted angry").wait_for(timeout=30_000)
+    page.mouse.move(5, 5)  # no tooltip in the screenshot
+    page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     save_screenshot(page, "evaluate")
