@@ -5,7 +5,8 @@
 classes. Inputs are float32 images scaled to [0, 1] (see fer_core.pipeline).
 
 - ``mini_xception``: compact mini-Xception (depthwise-separable convolutions with residual
-  connections), ~59k parameters. The CPU / real-time default.
+  connections), ~58k parameters. The CPU / real-time default. Its shortcuts pool then
+  apply a 1x1 conv: a strided 1x1 conv crashes oneDNN's gradient on odd batch sizes.
 - ``seed_cnn``: the seed notebook's CNN: three blocks of 64/128/256 filters
   ((Conv2D+BatchNorm) x2, max-pooling, dropout), global average pooling, Dense(256), softmax.
   ~1.2M parameters; slow on CPU (~4x slower per image than mini_xception).
@@ -155,8 +156,12 @@ def _mini_xception(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stem_bn{c}")(x)
         x = layers.Activation("relu", name=f"stem_relu{c}")(x)
     for m, filters in enumerate((16, 32, 64, 128), start=1):
-        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False,
-                                 kernel_initializer=_he(seeds), name=f"module{m}_shortcut")(x)
+        # Shortcut: 2x2 average pooling then a 1x1 conv (ResNet-D style) instead of a
+        # 1x1 conv with stride 2, whose oneDNN gradient crashes the process (segfault /
+        # double free) on batches whose size is not a multiple of 4 (TF 2.21 CPU).
+        residual = layers.AveragePooling2D(2, strides=2, padding="same", name=f"module{m}_shortcut_pool")(x)
+        residual = layers.Conv2D(filters, 1, padding="same", use_bias=False,
+                                 kernel_initializer=_he(seeds), name=f"module{m}_shortcut")(residual)
         residual = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"module{m}_shortcut_bn")(residual)
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
                                    depthwise_initializer=_he(seeds), pointwise_initializer=_he(seeds),

@@ -130,9 +130,9 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """A batched tf.data.Dataset of (images, one-hot labels[, sample weights]).
 
-    training=True shuffles every epoch (seeded) and applies augmentation when `augment`
-    (random erasing too when `random_erasing`); training=False keeps the order and never
-    augments. Autotune is disabled; parallelism and prefetch are fixed to 2.
+    training=True shuffles every epoch (seeded), drops the ragged last batch and applies
+    augmentation when `augment` (random erasing too when `random_erasing`); training=False
+    keeps every image in order and never augments. Autotune is disabled; parallelism and prefetch are fixed to 2.
     """
     x = _as_images(images_uint8)
     y = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -152,7 +152,11 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
         ds = ds.shuffle(max(len(y), 1), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(int(batch_size), drop_remainder=False)
+    # Training drops the ragged last batch (reshuffled each epoch, so every image still gets
+    # used): constant batch shapes, no tiny noisy BatchNorm batches, and no batch sizes that
+    # trip oneDNN gradient bugs (see architectures.mini_xception). Evaluation keeps every image.
+    drop = bool(training and len(y) >= int(batch_size))
+    ds = ds.batch(int(batch_size), drop_remainder=drop)
 
     do_augment = bool(training and augment)
     do_erase = bool(training and random_erasing)

@@ -43,6 +43,7 @@ EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
 LOCK_FILE = ".training.lock"
 META_LOCK_FILE = ".meta.lock"
+FILE_MODE = 0o644  # files the store writes: readable by the app and CLI of other users
 STATUSES = ("running", "finished", "stopped", "failed", "corrupt")
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -76,6 +77,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes 0600 files
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -604,6 +606,7 @@ def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = Fa
     try:
         keras.saving.save_model(model, tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

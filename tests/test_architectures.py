@@ -62,3 +62,30 @@ def test_seed_makes_weights_reproducible() -> None:
     c = build_model("mini_xception", seed=8).get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_training_steps_on_odd_batch_sizes_do_not_crash() -> None:
+    """oneDNN (TF 2.21 CPU) crashes the process in the gradient of a 1x1 stride-2 conv on
+    batches whose size is not a multiple of 4: every architecture must train on such batches.
+    Runs in a subprocess because the failure is a segfault, not an exception."""
+    import os
+    import subprocess
+    import sys
+
+    from fer_core.paths import PROJECT_ROOT
+
+    code = (
+        "import numpy as np\n"
+        "from fer_core.architectures import ARCHITECTURES, build_model\n"
+        "rng = np.random.default_rng(0)\n"
+        "for name in ARCHITECTURES:\n"
+        "    m = build_model(name, seed=0)\n"
+        "    m.compile(optimizer='adam', loss='categorical_crossentropy')\n"
+        "    for b in (5,):\n"
+        "        x = rng.random((b, 48, 48, 1), dtype=np.float32)\n"
+        "        m.train_on_batch(x, np.eye(7, dtype=np.float32)[rng.integers(0, 7, b)])\n"
+        "print('trained', flush=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert proc.returncode == 0 and "trained" in proc.stdout, proc.stderr[-2000:]

@@ -79,3 +79,10 @@ def test_bad_inputs() -> None:
         make_dataset(x, y[:5], 4, training=False)
     with pytest.raises(ValueError, match="range"):
         make_dataset(x, y + 7, 4, training=False)
+
+
+def test_training_drops_ragged_last_batch_evaluation_keeps_it() -> None:
+    x, y = _data(37)
+    assert [int(b[0].shape[0]) for b in make_dataset(x, y, 16, training=True)] == [16, 16]
+    assert [int(b[0].shape[0]) for b in make_dataset(x, y, 64, training=True)] == [37]  # fewer than a batch
+    assert [int(b[0].shape[0]) for b in make_dataset(x, y, 16, training=False)] == [16, 16, 5]

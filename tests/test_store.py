@@ -309,3 +309,11 @@ def test_concurrent_meta_updates_lose_nothing(store: ModelStore) -> None:
         t.join()
     meta = store.read_meta(run.run_id)
     assert all(f"w{k}_{i}" in meta for k in range(4) for i in range(15))
+
+
+def test_written_files_are_world_readable(store: ModelStore) -> None:
+    run = store.create_run({"architecture": "x"})
+    store.save_model(run.run_id, _tiny_model())
+    store.save_evaluation(run.run_id, "test", {"n": 0})
+    for name in ("meta.json", "model.keras", "evaluation_test.json"):
+        assert (run.path / name).stat().st_mode & 0o644 == 0o644, name
