@@ -124,10 +124,16 @@ def test_train_page_shows_live_epochs(page, server):
     page.wait_for_timeout(800)
     page.get_by_role("button", name="Train", exact=True).click()
     # live: "Epoch n of 4" with points on the curves while the job runs
-    page.get_by_text("Epoch 1 of 4").or_(page.get_by_text("Epoch 2 of 4")).first.wait_for(timeout=240_000)
+    page.get_by_text("Epoch 1 of 4").wait_for(timeout=240_000)
     page.wait_for_function(
         "() => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .scatterlayer .point\").length > 0",
         timeout=30_000)
+    first = page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").count()
+    page.get_by_text("Epoch 2 of 4").wait_for(timeout=240_000)  # the page updates by itself
+    page.wait_for_function(
+        f"() => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .scatterlayer .point\").length > {first}",
+        timeout=30_000)
+    page.mouse.move(5, 5)
     running = page.get_by_text("running").first.is_visible()
     save_screenshot(page, "train")
     assert running, "the run should still be running while epochs appear"
