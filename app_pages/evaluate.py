@@ -13,10 +13,10 @@ import streamlit as st
 from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
 from fer_core.errors import FerError, StoreError
 from ui.common import (
+    current_dataset,
     dataset_caption,
     friendly_errors,
     get_store,
-    load_dataset_ui,
     no_model_prompt,
     page_header,
     report_corrupt_runs,
@@ -43,7 +43,7 @@ by_id = {r.run_id: r for r in usable}
 
 ds = None
 with friendly_errors("Loading the dataset"):
-    ds = load_dataset_ui()
+    ds = current_dataset()  # falls back to the demo set (and says why) if the chosen one is gone
 if ds is None:
     st.stop()
 

@@ -17,12 +17,12 @@ from fer_core.charts import history_figure
 from fer_core.errors import FerError, StoreError
 from ui.common import (
     STATUS_BADGE,
+    current_dataset,
     dataset_caption,
     dataset_label,
     dataset_source,
     friendly_errors,
     get_store,
-    load_dataset_ui,
     page_header,
     report_corrupt_runs,
 )
@@ -147,9 +147,12 @@ else:
 
 st.subheader(":material/tune: New training")
 busy = running is not None or bool(holder)
+ds = None
 with friendly_errors("Loading the dataset"):
-    ds = load_dataset_ui()
+    ds = current_dataset()  # falls back to the demo set (and says why) if the chosen one is gone
     st.markdown(dataset_caption(ds) + " — change it on the Dataset explorer page.")
+if ds is None:
+    st.stop()
 
 specs = architecture_specs()
 names = list(specs)

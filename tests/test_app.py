@@ -117,6 +117,28 @@ def test_dataset_upload_zip_and_report():
     assert "tiny" in texts(at)
 
 
+def test_chosen_dataset_deleted_from_disk_falls_back_to_demo(tmp_path):
+    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    data = tmp_path / "mine.zip"
+    data.write_bytes(tiny_zip(with_junk=False))
+    at = new_app()
+    open_page(at, "app_pages/dataset.py")
+    at.segmented_control(key="ds_choice").set_value("Path on this machine").run()
+    at.text_input[0].set_value(str(data))
+    next(b for b in at.button if b.label == "Load").click().run()
+    assert_clean(at)
+    assert at.session_state["dataset_source"] == str(data)
+    data.unlink()
+    for page in ("app_pages/train.py", "app_pages/evaluate.py"):
+        open_page(at, page)
+        assert_clean(at)
+        assert any("cannot be loaded" in e.value for e in at.error), page
+        at.session_state["dataset_source"] = str(data)  # the next page finds it gone too
+    open_page(at, "app_pages/dataset.py")
+    assert_clean(at)
+    assert any("cannot be loaded" in e.value for e in at.error)
+
+
 def test_dataset_bad_inputs_are_reported_not_raised(tmp_path):
     at = new_app()
     open_page(at, "app_pages/dataset.py")
