@@ -9,7 +9,7 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.pipeline).
   apply a 1x1 conv: a strided 1x1 conv crashes oneDNN's gradient on odd batch sizes.
 - ``seed_cnn``: the seed notebook's CNN: three blocks of 64/128/256 filters
   ((Conv2D+BatchNorm) x2, max-pooling, dropout), global average pooling, Dense(256), softmax.
-  ~1.2M parameters; slow on CPU (~4x slower per image than mini_xception).
+  ~1.2M parameters; slow on CPU (~8x slower per image than mini_xception).
 - ``vgg_fer``: VGG-style network (4 stages 64-128-256-512, BatchNorm, dropout), ~5M
   parameters (~20 MB as float32). The strong option, aimed at >70% on FER-2013 test when
   trained long enough (best with a GPU).
