@@ -23,6 +23,7 @@ YuNet includes the forehead, Haar is square). Unmatched detections are false pos
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import defaultdict
@@ -109,7 +110,12 @@ def face_sources(n_lfw: int = 100) -> list[FaceSource]:
 
 
 def negative_images() -> list[tuple[str, np.ndarray]]:
-    """Face-free photos (resized to 640x480) and synthetic blank frames."""
+    """Face-free photos (resized to 640x480) and synthetic blank frames (read-only arrays, cached)."""
+    return list(_negative_images())
+
+
+@functools.lru_cache(maxsize=1)
+def _negative_images() -> tuple[tuple[str, np.ndarray], ...]:
     data = _skimage_data()
     out: list[tuple[str, np.ndarray]] = []
     for name in NEGATIVE_NAMES:
@@ -138,7 +144,9 @@ def negative_images() -> list[tuple[str, np.ndarray]]:
     out.append(("noise", rng.integers(0, 256, (FRAME_H, FRAME_W, 3), dtype=np.uint8)))
     ramp = np.tile(np.linspace(0, 255, FRAME_W, dtype=np.float32), (FRAME_H, 1)).astype(np.uint8)
     out.append(("gradient", cv2.cvtColor(ramp, cv2.COLOR_GRAY2BGR)))
-    return out
+    for _, img in out:
+        img.setflags(write=False)
+    return tuple(out)
 
 
 def place_face(

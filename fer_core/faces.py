@@ -125,11 +125,20 @@ class DetectorUnavailableError(FerError):
     """The requested detector's package is not installed."""
 
 
-def nms(boxes: Sequence[Box], iou_threshold: float = 0.4) -> list[Box]:
-    """Greedy non-maximum suppression, highest score first."""
+def _overlap_of_smaller(a: Box, b: Box) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    small = min(a.area, b.area)
+    return ix * iy / small if small > 0 else 0.0
+
+
+def nms(boxes: Sequence[Box], iou_threshold: float = 0.4, containment: float = 0.8) -> list[Box]:
+    """Greedy non-maximum suppression, highest score first. A box is also dropped when it and a
+    kept box lie mostly inside one another (`containment` of the smaller one's area): one face,
+    two box sizes."""
     kept: list[Box] = []
     for b in sorted(boxes, key=lambda b: -b.score):
-        if all(b.iou(k) < iou_threshold for k in kept):
+        if all(b.iou(k) < iou_threshold and _overlap_of_smaller(b, k) < containment for k in kept):
             kept.append(b)
     return kept
 
@@ -182,7 +191,7 @@ class YuNetDetector(_ScaledDetector):
 
     name = "yunet"
 
-    def __init__(self, score_threshold: float = 0.6, max_width: int | None = 640, min_face: int = 0, max_faces: int = 32):
+    def __init__(self, score_threshold: float = 0.5, max_width: int | None = 640, min_face: int = 0, max_faces: int = 32):
         super().__init__(max_width=max_width, min_face=min_face, max_faces=max_faces)
         if importlib.util.find_spec("yuface") is None:
             raise DetectorUnavailableError("the YuNet detector needs the 'yuface' package (pip install yuface)")
@@ -220,7 +229,7 @@ class HaarDetector(_ScaledDetector):
 
     def __init__(
         self,
-        profile: bool = True,
+        profile: bool = False,
         scale_factor: float = 1.1,
         min_neighbors: int = 5,
         min_size: int = 20,

@@ -112,15 +112,16 @@ def test_transformed_face_keeps_its_known_box(yunet: YuNetDetector) -> None:
     assert match(yunet.detect(frame), [box]) == (1, 0)
 
 
-def test_detector_measurement_yunet_beats_haar_on_hard_faces(yunet: YuNetDetector) -> None:
+def test_detector_measurement_yunet_beats_haar_on_hard_faces() -> None:
     cases = build_cases(quick=True)
     assert {c.group for c in cases} == {"scale", "rotation", "occlusion", "dim", "multi", "negative"}
-    y = evaluate_detector(yunet, cases)
-    h = evaluate_detector(HaarDetector(profile=False), cases)
-    assert y.faces == h.faces >= 40
-    assert y.recall > h.recall
-    assert y.recall_by_group["rotation"] > h.recall_by_group["rotation"]
+    y = evaluate_detector(YuNetDetector(max_width=480), cases)  # the webcam's detection width
+    assert y.faces >= 40 and y.recall >= 0.6
     assert y.negative_frames_with_fp == 0
+    hard = [c for c in cases if c.group in ("rotation", "occlusion")]
+    h = evaluate_detector(HaarDetector(profile=False, max_width=480), hard)
+    yh = evaluate_detector(YuNetDetector(max_width=480), hard)
+    assert yh.recall > h.recall + 0.2
 
 
 def test_make_detector_auto_and_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
