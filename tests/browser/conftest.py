@@ -178,14 +178,30 @@ def browser(browser_env):
             b.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
 @pytest.fixture
-def page(browser, server):
+def page(request, browser, server, tmp_path_factory):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
     try:
         yield pg
     finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:  # keep what the browser showed, and the server's log
+            out = tmp_path_factory.mktemp("failure")
+            try:
+                pg.screenshot(path=str(out / f"{request.node.name}.png"))
+            except Exception:  # noqa: BLE001
+                pass
+            (out / "streamlit.log").write_text(server.log_tail(20_000))
+            print(f"\nbrowser failure artefacts: {out}")
         ctx.close()
 
 

@@ -5,6 +5,7 @@ to docs/screenshots/<page>.png for the README."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -52,6 +53,24 @@ def colour_pixels(rgb: np.ndarray, tol: int) -> int:
     for c in EMOTION_RGB:
         mask |= (np.abs(img - np.array(c)) <= tol).all(axis=-1)
     return int(mask.sum())
+
+
+def set_number(page, label: str, value: str) -> None:
+    """Type into a st.number_input, waiting out reruns (a rerun can briefly show a stale twin)."""
+    from playwright.sync_api import expect
+
+    selector = f"input[aria-label={json.dumps(label)}]"
+    single = f"() => document.querySelectorAll({json.dumps(selector)}).length === 1"
+    for _ in range(4):
+        page.wait_for_function(single, timeout=60_000)
+        box = page.locator(selector)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_timeout(700)
+        page.wait_for_function(single, timeout=60_000)
+        if page.locator(selector).input_value() == value:
+            break
+    expect(page.locator(selector)).to_have_value(value)
 
 
 def goto(page, server, path: str = "") -> None:
@@ -112,29 +131,28 @@ def test_predict_page_boxes_and_labels_a_real_face(page, server, tmp_path):
 def test_train_page_shows_live_epochs(page, server):
     goto(page, server, "train")
     page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("4")
-    epochs.press("Enter")
-    cap = page.get_by_role("spinbutton", name="Max training images (0 = all)")
-    cap.fill("600")
-    cap.press("Enter")
-    patience = page.get_by_role("spinbutton", name="Early-stopping patience")
-    patience.fill("0")
-    patience.press("Enter")
+    for name, value in (("Epochs", "6"), ("Max training images (0 = all)", "600"), ("Early-stopping patience", "0")):
+        set_number(page, name, value)
     page.wait_for_timeout(800)
     page.get_by_role("button", name="Train", exact=True).click()
-    # live: "Epoch n of 4" with points on the curves while the job runs
-    page.get_by_text("Epoch 1 of 4").wait_for(timeout=240_000)
+    # live: "Epoch n of 6" with points on the curves while the job runs
+    page.get_by_text(re.compile(r"Epoch [1-4] of 6")).first.wait_for(timeout=240_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .scatterlayer .point\").length > 0",
+        timeout=30_000)
+    # a reload reattaches to the running job (found from the model store, not the session)
+    page.reload()
+    page.get_by_text("Training now").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Epoch [1-4] of 6")).first.wait_for(timeout=60_000)
     page.wait_for_function(
         "() => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .scatterlayer .point\").length > 0",
         timeout=30_000)
     first = page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").count()
-    page.get_by_text("Epoch 2 of 4").wait_for(timeout=240_000)  # the page updates by itself
-    page.wait_for_function(
+    page.wait_for_function(  # the page updates by itself (st.fragment(run_every=...))
         f"() => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .scatterlayer .point\").length > {first}",
-        timeout=30_000)
+        timeout=240_000)
     page.mouse.move(5, 5)
-    running = page.get_by_text("running").first.is_visible()
+    running = page.get_by_role("button", name="Stop training").is_visible()  # shown only while it runs
     save_screenshot(page, "train")
     assert running, "the run should still be running while epochs appear"
     page.get_by_role("button", name="Stop training").click()
