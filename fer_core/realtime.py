@@ -295,10 +295,10 @@ class FramePipeline:
         t0 = time.perf_counter()
         try:
             frame = ensure_bgr(frame_bgr)
-        except ImageError as exc:
+        except ImageError:
             with self._lock:
                 self.skipped_frames += 1
-                reason = str(exc).split(" of shape")[0].split(",")[0]
+                reason = _frame_problem(frame_bgr)
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             return frame_bgr, []
         with self._lock:
@@ -420,6 +420,19 @@ class FramePipeline:
             tr.history = deque(tr.history, maxlen=self.smoothing_window)
         tr.history.append(p)
         return np.mean(tr.history, axis=0).astype(np.float32)
+
+
+def _frame_problem(frame: Any) -> str:
+    """Short key for why a frame was skipped (for stats()["skip_reasons"])."""
+    if frame is None:
+        return "none"
+    if not isinstance(frame, np.ndarray):
+        return "not an array"
+    if frame.dtype != np.uint8:
+        return f"dtype {frame.dtype}"
+    if frame.size == 0:
+        return "empty"
+    return f"shape {frame.shape}"
 
 
 def _blend_box(old: Box, new: Box, alpha: float) -> Box:
