@@ -3,7 +3,7 @@
 - `YuNetDetector` (default): YuNet CNN compiled into the `yuface` wheel (libfacedetection,
   offline, no model download). Finds turned, tilted, small and partly covered faces; ~4-5 ms
   on a 320x240 frame on one CPU core. Gives 5 landmarks (eyes, nose, mouth corners).
-- `HaarDetector` (fallback): OpenCV cascades (frontal + profile), always available with
+- `HaarDetector` (fallback): OpenCV frontal cascade (profile cascade optional), always available with
   opencv-python-headless 4.x; misses turned / covered faces.
 - `MTCNNDetector` (optional): only when the `mtcnn` package is installed; accurate but
   ~100 ms per frame (TensorFlow), too slow for the webcam.

@@ -40,7 +40,7 @@ from fer_core.faces import Box, FaceDetector
 from fer_core.images import ensure_bgr
 from fer_core.labels import FER_LABELS
 
-# Chosen from benchmarks/realtime.py (see the report in docs/REALTIME.md).
+# Chosen from benchmarks/realtime.py measurements: see docs/REALTIME.md.
 DEFAULT_DETECT_EVERY = 2
 DEFAULT_DOWNSCALE_WIDTH = 480
 DEFAULT_SMOOTHING_WINDOW = 5
