@@ -76,7 +76,14 @@ def save_upload(upload) -> Path:
 
 
 current = dataset_source()
-default_choice = SRC_DEMO if current == DEMO_SOURCE else (SRC_SHARED if shared and current == str(shared) else SRC_PATH)
+if current == DEMO_SOURCE:
+    default_choice = SRC_DEMO
+elif shared and current == str(shared):
+    default_choice = SRC_SHARED
+elif Path(current).parent == cache_dir() / "uploads":
+    default_choice = SRC_UPLOAD
+else:
+    default_choice = SRC_PATH
 if "ds_choice" not in st.session_state:
     st.session_state["ds_choice"] = default_choice
 choice = st.segmented_control("Source", options, key="ds_choice", help="Where the images come from.") or default_choice
@@ -158,7 +165,10 @@ tab_report, tab_dist, tab_samples, tab_mean, tab_hist = st.tabs(
 with tab_report:
     rep = stats.report_rows(ds.report)
     fmt = getattr(ds.report, "format", "?")
-    st.caption(f"Read as **{fmt}** from `{getattr(ds.report, 'source', '?')}`")
+    how = ("from the decoded cache" if getattr(ds.report, "from_cache", False)
+           else f"decoded in {getattr(ds.report, 'seconds', 0.0):.1f} s")
+    st.caption(f"Read as **{fmt}** from `{getattr(ds.report, 'source', '?')}` ({how})"
+               + (f" · {ds.report.resized:,} image(s) were not 48×48 and were resized" if getattr(ds.report, "resized", 0) else ""))
     cols = st.columns(len(rep["totals"]) + 4)
     for col, (split, n) in zip(cols, rep["totals"].items()):
         col.metric(f"{split} images", f"{n:,}")
