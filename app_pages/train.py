@@ -36,9 +36,9 @@ page_header(
 )
 
 
-@st.cache_resource(show_spinner="Loading the architecture list (first time only)…")
+@st.cache_resource(show_spinner=False)
 def architecture_specs() -> dict[str, dict]:
-    from fer_core.architectures import ARCHITECTURES  # imports Keras: cached once per server
+    from fer_core.architectures import ARCHITECTURES
 
     return {name: spec.to_dict() for name, spec in ARCHITECTURES.items()}
 

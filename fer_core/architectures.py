@@ -17,12 +17,13 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.pipeline).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-from keras import layers
+if TYPE_CHECKING:  # keras is imported by build_model only: listing architectures stays TF-free
+    import keras
+
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,6 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 
 DEFAULT_ARCHITECTURE = "mini_xception"
 
-# Faster-moving BatchNorm statistics than Keras' 0.99: short runs (a few hundred steps)
-# otherwise evaluate with statistics still dominated by their initial values.
-BN_MOMENTUM = 0.9
-
-
 def get_spec(name: str) -> ArchSpec:
     """The ArchSpec of `name`; ValueError listing the known names otherwise."""
     try:
@@ -111,101 +107,6 @@ def get_spec(name: str) -> ArchSpec:
         raise ValueError(
             f"Unknown architecture {name!r}. Known architectures: {', '.join(ARCHITECTURES)}."
         ) from None
-
-
-def _seeds(seed: int | None) -> Iterator[int | None]:
-    """A distinct seed per initializer (or None forever when no seed was given)."""
-    i = 0
-    while True:
-        yield None if seed is None else seed + i
-        i += 1
-
-
-def _he(seeds: Iterator[int | None]) -> keras.initializers.Initializer:
-    return keras.initializers.HeNormal(seed=next(seeds))
-
-
-def _glorot(seeds: Iterator[int | None]) -> keras.initializers.Initializer:
-    return keras.initializers.GlorotUniform(seed=next(seeds))
-
-
-def _dropout(rate: float, seeds: Iterator[int | None]) -> layers.Dropout:
-    return layers.Dropout(rate, seed=next(seeds))
-
-
-def _seed_cnn(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
-    x = inputs
-    for b, filters in enumerate((64, 128, 256), start=1):
-        for c in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu",
-                              kernel_initializer=_he(seeds), name=f"block{b}_conv{c}")(x)
-            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"block{b}_bn{c}")(x)
-        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
-        x = _dropout(0.25, seeds)(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(256, activation="relu", kernel_initializer=_he(seeds), name="fc")(x)
-    x = _dropout(0.5, seeds)(x)
-    return layers.Dense(num_classes, activation="softmax", kernel_initializer=_glorot(seeds),
-                        name="predictions")(x)
-
-
-def _mini_xception(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
-    x = inputs
-    for c in (1, 2):
-        x = layers.Conv2D(8, 3, padding="same", use_bias=False, kernel_initializer=_he(seeds),
-                          name=f"stem_conv{c}")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stem_bn{c}")(x)
-        x = layers.Activation("relu", name=f"stem_relu{c}")(x)
-    for m, filters in enumerate((16, 32, 64, 128), start=1):
-        # Shortcut: 2x2 average pooling then a 1x1 conv (ResNet-D style) instead of a
-        # 1x1 conv with stride 2, whose oneDNN gradient crashes the process (segfault /
-        # double free) on batches whose size is not a multiple of 4 (TF 2.21 CPU).
-        residual = layers.AveragePooling2D(2, strides=2, padding="same", name=f"module{m}_shortcut_pool")(x)
-        residual = layers.Conv2D(filters, 1, padding="same", use_bias=False,
-                                 kernel_initializer=_he(seeds), name=f"module{m}_shortcut")(residual)
-        residual = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"module{m}_shortcut_bn")(residual)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   depthwise_initializer=_he(seeds), pointwise_initializer=_he(seeds),
-                                   name=f"module{m}_sepconv1")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"module{m}_bn1")(x)
-        x = layers.Activation("relu", name=f"module{m}_relu1")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   depthwise_initializer=_he(seeds), pointwise_initializer=_he(seeds),
-                                   name=f"module{m}_sepconv2")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"module{m}_bn2")(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"module{m}_pool")(x)
-        x = layers.Add(name=f"module{m}_add")([x, residual])
-    x = _dropout(0.2, seeds)(x)
-    x = layers.Conv2D(num_classes, 3, padding="same", kernel_initializer=_glorot(seeds),
-                      name="class_conv")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return layers.Activation("softmax", name="predictions")(x)
-
-
-def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
-    x = inputs
-    for s, (filters, drop) in enumerate(((64, 0.2), (128, 0.25), (256, 0.3), (512, 0.35)), start=1):
-        for c in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                              kernel_initializer=_he(seeds), name=f"stage{s}_conv{c}")(x)
-            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"stage{s}_bn{c}")(x)
-            x = layers.Activation("relu", name=f"stage{s}_relu{c}")(x)
-        x = layers.MaxPooling2D(2, name=f"stage{s}_pool")(x)
-        x = _dropout(drop, seeds)(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(512, use_bias=False, kernel_initializer=_he(seeds), name="fc")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc_bn")(x)
-    x = layers.Activation("relu", name="fc_relu")(x)
-    x = _dropout(0.5, seeds)(x)
-    return layers.Dense(num_classes, activation="softmax", kernel_initializer=_glorot(seeds),
-                        name="predictions")(x)
-
-
-_BUILDERS = {
-    "seed_cnn": _seed_cnn,
-    "mini_xception": _mini_xception,
-    "vgg_fer": _vgg_fer,
-}
 
 
 def build_model(
@@ -225,6 +126,10 @@ def build_model(
         raise ValueError(f"input_shape must be (H, W, 1 or 3) with H, W >= 16; got {tuple(input_shape)}")
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be at least 2; got {num_classes}")
+    import keras
+
+    from fer_core.networks import BUILDERS, seeds
+
     inputs = keras.Input(shape=shape, name="image")
-    outputs = _BUILDERS[spec.name](inputs, int(num_classes), _seeds(seed))
+    outputs = BUILDERS[spec.name](inputs, int(num_classes), seeds(seed))
     return keras.Model(inputs, outputs, name=spec.name)

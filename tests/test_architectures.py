@@ -89,3 +89,21 @@ def test_training_steps_on_odd_batch_sizes_do_not_crash() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
     assert proc.returncode == 0 and "trained" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_listing_architectures_does_not_import_tensorflow() -> None:
+    """The Train page lists architectures on first render: that must not cost a TF import."""
+    import subprocess
+    import sys
+
+    from fer_core.paths import PROJECT_ROOT
+
+    code = (
+        "import sys\n"
+        "from fer_core.architectures import ARCHITECTURES, get_spec\n"
+        "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 3\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
