@@ -76,7 +76,8 @@ def session_pipeline():
 
     state = st.session_state.get("cam_pipeline_state")
     if state is None or state["detector_name"] != detector_name:
-        detector = make_detector(detector_name)
+        # The pipeline downscales frames itself (downscale_width): no second cap in the detector.
+        detector = make_detector(detector_name, max_width=None)
         if state is None:
             pipeline = FramePipeline(detector, classifier)
             state = {"pipeline": pipeline, "callback": webrtc_callback(pipeline)}

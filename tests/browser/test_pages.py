@@ -1,6 +1,6 @@
 """The app in a real Chromium (Playwright, sync API): first render, Predict, Train (live),
 Webcam (fake camera fed a real face), plus Dataset and Evaluate. Each test saves a screenshot
-to docs/screenshots/<page>.png for the README."""
+(docs/screenshots/<page>.png for the README when FER_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,6 @@ def test_home_first_render_time(browser, browser_env, tmp_path):
     finally:
         ctx.close()
         srv.stop()
-    (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
     print(f"\nfirst render of the home page: {elapsed:.2f} s after `streamlit run`")
     (tmp_path / "first_render.json").write_text(json.dumps({"seconds": elapsed}))
     assert elapsed < 60
