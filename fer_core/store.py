@@ -71,15 +71,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically: tmp file in the same folder, fsync, os.replace."""
+@contextlib.contextmanager
+def atomic_replace(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp path in `path`'s folder to write; on success it is made 0644, fsynced and
+    moved over `path` with os.replace (readers see the old file or the new, never half);
+    on any failure the temp file is removed and `path` is untouched."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fchmod(f.fileno(), FILE_MODE)  # mkstemp makes 0600 files
-            f.write(data)
-            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -87,6 +90,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (see atomic_replace)."""
+    with atomic_replace(Path(path)) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -601,19 +610,8 @@ def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = Fa
         raise ValueError(f"model files must end in .keras; got {path.name}")
     if not include_optimizer and getattr(model, "optimizer", None) is not None:
         model = _strip_optimizer(model)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_replace(path, suffix=".tmp.keras") as tmp:
         keras.saving.save_model(model, tmp)
-        with open(tmp, "rb+") as f:
-            os.fchmod(f.fileno(), FILE_MODE)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def load_model_file(path: Path | str, compile: bool = False, num_classes: int | None = None) -> keras.Model:
