@@ -236,21 +236,24 @@ def _print_evaluation(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     con = _console()
-    report = result.get("report") or {}
+    per_class = result.get("per_class") or {}
     table = Table(title=f"{result.get('run_id', '')} on {result.get('split')} ({result.get('n')} images)"
                   + ("  TTA" if result.get("tta") else ""))
     for col in ("class", "precision", "recall", "f1", "support", "ROC AUC"):
         table.add_column(col, justify="left" if col == "class" else "right")
-    auc = result.get("roc_auc") or {}
+
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{float(v):.3f}"
+
     for label in result.get("labels") or []:
-        row = report.get(label) or {}
-        table.add_row(label, f"{row.get('precision', 0):.3f}", f"{row.get('recall', 0):.3f}",
-                      f"{row.get('f1-score', 0):.3f}", str(int(row.get("support", 0))),
-                      "-" if auc.get(label) is None else f"{auc[label]:.3f}")
+        row = per_class.get(label) or {}
+        table.add_row(label, num(row.get("precision")), num(row.get("recall")), num(row.get("f1")),
+                      str(int(row.get("support") or 0)), num(row.get("roc_auc")))
     con.print(table)
     con.print(
-        f"accuracy {_pct(result.get('accuracy'))}   macro F1 {result.get('macro_f1', 0):.3f}   "
-        f"loss {result.get('loss', float('nan')):.4f}   ({result.get('images_per_second')} images/s)"
+        f"accuracy {_pct(result.get('accuracy'))}   macro F1 {num(result.get('macro_f1'))}   "
+        f"macro ROC AUC {num(result.get('macro_roc_auc'))}   log loss {num(result.get('log_loss'))}   "
+        f"({result.get('images_per_second')} images/s)"
     )
     if result.get("warning"):
         con.print(f"[yellow]warning:[/yellow] {result['warning']}")

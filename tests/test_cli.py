@@ -92,6 +92,11 @@ def test_train_runs_evaluate_on_demo(tmp_path: Path) -> None:
     for label in FER_LABELS:
         assert label in ev.stdout
     assert f"accuracy {100 * metrics['accuracy']:.1f}%" in ev.stdout
+    assert f"macro F1 {metrics['macro_f1']:.3f}" in ev.stdout
+    assert f"log loss {metrics['log_loss']:.3f}" in ev.stdout
+    happy = next(ln for ln in ev.stdout.splitlines() if ln.startswith("│ happy"))
+    assert f"{metrics['per_class']['happy']['f1']:.3f}" in happy
+    assert f"{metrics['per_class']['happy']['roc_auc']:.3f}" in happy
     assert metrics["n"] == sum(metrics["report"][lab]["support"] for lab in FER_LABELS)
     # the default model is the only run
     ev2 = run_cli("evaluate", "--data", "demo", "--no-progress")
