@@ -183,6 +183,13 @@ def results_table(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
     return rows
 
 
+def results_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """results_table rows as CSV text (face numbers and boxes stay integers beside error rows)."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows)).convert_dtypes().to_csv(index=False)
+
+
 def predict_files(
     paths: Sequence[str | Path],
     run_id: str | None = None,

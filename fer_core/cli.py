@@ -281,7 +281,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from fer_core.batch_predict import predict_files
+    from fer_core.batch_predict import predict_files, results_csv
 
     con = _console()
     rows = predict_files(
@@ -291,9 +291,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for row in rows:
         con.print(row["summary"])
     if args.csv:
-        import pandas as pd
-
-        pd.DataFrame([r["row"] for r in rows if r.get("row")]).to_csv(args.csv, index=False)
+        Path(args.csv).write_text(results_csv([r["row"] for r in rows if r.get("row")]), encoding="utf-8")
         con.print(f"results written to {args.csv}")
     return 0
 

@@ -101,3 +101,26 @@ def test_train_runs_evaluate_on_demo(tmp_path: Path) -> None:
     # the default model is the only run
     ev2 = run_cli("evaluate", "--data", "demo", "--no-progress")
     assert ev2.returncode == 0 and run_id in ev2.stdout
+
+
+def test_predict_writes_csv_and_reports_unreadable_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real photo through the default (shipped) model; a corrupt file is a row, not a crash."""
+    import csv
+
+    from skimage import data
+
+    from fer_core.paths import PROJECT_ROOT
+
+    photo, junk, out = tmp_path / "astronaut.jpg", tmp_path / "junk.jpg", tmp_path / "faces.csv"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    junk.write_bytes(b"not a jpeg")
+    monkeypatch.setenv("FER_MODELS_DIR", str(PROJECT_ROOT / "models"))  # read only: predict writes nothing
+    res = run_cli("predict", str(photo), str(junk), "--csv", str(out), "--no-progress")
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [r["file"] for r in rows] == ["astronaut.jpg", "junk.jpg"]
+    face, bad = rows
+    assert face["status"] == "faces" and face["face"] == "1" and int(face["w"]) > 50
+    probs = [float(face[f"p_{lab}"]) for lab in FER_LABELS]
+    assert abs(sum(probs) - 1) < 0.01 and face["label"] == FER_LABELS[int(np.argmax(probs))]
+    assert bad["status"] == "error" and bad["error"] and "junk.jpg" in res.stdout

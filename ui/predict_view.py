@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pandas as pd
 import streamlit as st
 
 from fer_core.charts import probability_figure
@@ -32,7 +31,7 @@ def badge(label: str, confidence: float) -> str:
 def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: str, *, whole_image: bool,
                      gradcam: bool, key_prefix: str) -> list[dict]:
     """Decode, detect, classify and display; returns the CSV rows."""
-    from fer_core.batch_predict import annotate, predict_images, results_table
+    from fer_core.batch_predict import annotate, predict_images, results_csv, results_table
     from fer_core.images import load_image_bytes, to_rgb
     from fer_core.realtime import DEFAULT_MARGIN, crop_face
 
@@ -68,7 +67,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
     st.markdown(head)
     rows = results_table(results)
     digest = hashlib.sha1("|".join(n for n, _ in files).encode()).hexdigest()[:8]
-    st.download_button("Download results (CSV)", pd.DataFrame(rows).to_csv(index=False).encode(),
+    st.download_button("Download results (CSV)", results_csv(rows).encode(),
                        file_name="fer_predictions.csv", mime="text/csv", icon=":material/download:",
                        key=f"{key_prefix}_csv_{digest}")
 
