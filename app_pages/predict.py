@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.faces import available_detectors, describe_detector
-from ui.common import friendly_errors, load_classifier, model_picker, page_header
+from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
 from ui.predict_view import predict_and_show
 
 page_header(
@@ -14,13 +13,7 @@ page_header(
     "with a probability chart per face. Results can be downloaded as CSV.",
 )
 
-c1, c2 = st.columns([3, 2])
-with c1:
-    run = model_picker("Model", key="model_run")
-with c2:
-    detectors = available_detectors() or ["haar"]
-    detector_name = st.selectbox("Face detector", detectors, key="pred_detector", format_func=describe_detector,
-                                 help="YuNet finds small and turned faces; Haar is the classic fallback.")
+run, detector_name = model_and_detector("model_run", "pred_detector")
 c1, c2 = st.columns(2)
 whole = c1.toggle("No face found → classify the whole image as a face", key="pred_whole",
                   help="FER-2013 images are already tight face crops: a detector often finds nothing in them.")

@@ -12,10 +12,9 @@ import math
 import streamlit as st
 
 from fer_core.errors import FerError
-from fer_core.faces import available_detectors, describe_detector
 from fer_core.webrtc_config import rtc_configuration
 from ui import webcam
-from ui.common import friendly_errors, load_classifier, model_picker, page_header
+from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
 from ui.predict_view import badge, predict_and_show
 
 page_header(
@@ -24,12 +23,7 @@ page_header(
     "confidence, smoothed over a few frames so labels do not flicker. No camera stream? Use Snapshot.",
 )
 
-c1, c2 = st.columns([3, 2])
-with c1:
-    run = model_picker("Model", key="cam_model")
-with c2:
-    detectors = available_detectors() or ["haar"]
-    detector_name = st.selectbox("Face detector", detectors, key="cam_detector", format_func=describe_detector)
+run, detector_name = model_and_detector("cam_model", "cam_detector")
 if run is None:
     st.stop()
 

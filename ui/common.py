@@ -282,3 +282,17 @@ def load_classifier(run: RunInfo):
     except OSError:
         stamp = "missing"
     return _classifier_cached(str(get_store().root), run.run_id, stamp)
+
+
+def model_and_detector(model_key: str, detector_key: str) -> tuple[RunInfo | None, str]:
+    """The model picker beside a face-detector selectbox (Predict and Webcam pages)."""
+    from fer_core.faces import available_detectors, describe_detector
+
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        run = model_picker("Model", key=model_key)
+    with c2:
+        detector_name = st.selectbox("Face detector", available_detectors() or ["haar"], key=detector_key,
+                                     format_func=describe_detector,
+                                     help="YuNet finds small and turned faces; Haar is the classic fallback.")
+    return run, detector_name
