@@ -18,7 +18,7 @@ from typing import Any
 from fer_core.errors import FerError, TrainingBusyError
 
 EXIT_ERROR = 2
-EXIT_BUSY = 3  # same value as fer_core.jobs.EXIT_BUSY (kept import-free here)
+EXIT_BUSY = 3  # the store's training lock is held by another job (fer_core.jobs reads it)
 
 
 # --------------------------------------------------------------------------- output helpers
@@ -181,12 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     store = ModelStore()
-    holder = store.training_lock_holder()
-    if holder:
-        raise TrainingBusyError(
-            f"A training is already running: {holder.get('run_id', '?')} "
-            f"(started {holder.get('started', '?')}). Stop it or wait for it to finish."
-        )
+    store.check_not_training()
     ds = _load_dataset(args.data, not args.no_progress)
 
     from fer_core.training import build_run_meta, train

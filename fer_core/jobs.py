@@ -19,13 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fer_core.cli import EXIT_BUSY  # the exit code of `train` when the store is busy
 from fer_core.errors import FerError, StoreError, TrainingBusyError
 from fer_core.paths import PROJECT_ROOT
 from fer_core.store import ModelStore, RunInfo
 
 JOB_LOG_DIR = ".jobs"
-# Exit code the CLI uses when the store's training lock is held by another job.
-EXIT_BUSY = 3
 
 
 @dataclass
@@ -145,12 +144,7 @@ def start_training(
     FerError with the subprocess's own message when it fails before starting.
     """
     store = store or ModelStore()
-    holder = store.training_lock_holder()
-    if holder:
-        raise TrainingBusyError(
-            f"A training is already running: {holder.get('run_id', '?')} "
-            f"(started {holder.get('started', '?')}). Stop it or wait for it to finish."
-        )
+    store.check_not_training()
     run_id = store.new_run_id(str(config.get("architecture") or "model"))
     while store.run_dir(run_id).exists():
         time.sleep(1.0)

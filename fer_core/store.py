@@ -233,6 +233,14 @@ class TrainingLock:
         self.write()
 
 
+def _busy_error(info: dict[str, Any] | None) -> TrainingBusyError:
+    info = info or {}
+    return TrainingBusyError(
+        f"A training is already running: {info.get('run_id', '?')} (started {info.get('started', '?')}). "
+        "Stop it or wait for it to finish."
+    )
+
+
 class ModelStore:
     """Runs on disk under `root` (default `fer_core.paths.models_dir()`)."""
 
@@ -523,6 +531,12 @@ class ModelStore:
     def lock_path(self) -> Path:
         return self.root / LOCK_FILE
 
+    def check_not_training(self) -> None:
+        """Raise TrainingBusyError (who, since when) if a training holds this store's lock."""
+        holder = self.training_lock_holder()
+        if holder:
+            raise _busy_error(holder)
+
     def training_lock_holder(self) -> dict[str, Any] | None:
         """{"run_id", "pid", "started"} of the training holding the lock, or None."""
         try:
@@ -570,12 +584,7 @@ class ModelStore:
                     info = self._read_lock_info(fd)
                     # training_lock_holder() probes briefly with the lock: retry a moment.
                     if time.monotonic() >= deadline:
-                        who = info.get("run_id", "?") if info else "?"
-                        started = info.get("started", "?") if info else "?"
-                        raise TrainingBusyError(
-                            f"A training is already running: {who} (started {started}). "
-                            "Stop it or wait for it to finish."
-                        ) from None
+                        raise _busy_error(info) from None
                     time.sleep(0.05)
             handle = TrainingLock(fd, {"run_id": run_id, "pid": os.getpid(), "started": now_iso()})
             handle.write()
