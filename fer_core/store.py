@@ -25,6 +25,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -623,21 +624,38 @@ def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = Fa
         keras.saving.save_model(model, tmp)
 
 
+@contextlib.contextmanager
+def _with_suffix(path: Path, suffix: str) -> Iterator[Path]:
+    """`path` itself when its suffix already tells Keras the format, else a symlink that does."""
+    if path.suffix.lower() == suffix or (suffix == ".h5" and path.suffix.lower() == ".hdf5"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="fer-model-") as tmp:
+        link = Path(tmp) / f"model{suffix}"
+        link.symlink_to(path.resolve())
+        yield link
+
+
 def load_model_file(path: Path | str, compile: bool = False, num_classes: int | None = None) -> keras.Model:
     """Load a stand-alone .keras (or legacy .h5) model with safe_mode=True.
 
     Any failure (missing file, not a model, unsafe content such as a Lambda layer, wrong
     number of outputs) raises ModelFileError with a message meant for the user.
     """
+    from fer_core.model_safety import inspect_model_file
+
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Model file {path.name} does not exist.")
-    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
-        raise ModelFileError(f"{path.name} is not a Keras model file (expected .keras or .h5).")
+    # Read the config as data first: refuses Lambda layers (code) without deserializing them,
+    # non-model files, oversized files and archive bombs; tells .keras from .h5 by content.
+    facts = inspect_model_file(path)
+    # Models saved by Keras 2 name their input as a list; calling them with one tensor works
+    # but Keras 3 warns on every call. Harmless: keep it out of the logs.
+    warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match", category=UserWarning)
     try:
         import keras
 
-        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+        with _with_suffix(path, ".keras" if facts.format == "keras" else ".h5") as loadable:
+            model = keras.saving.load_model(loadable, compile=compile, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a user-facing message
         text = str(exc)
         if "safe_mode" in text or "Lambda" in text or "unsafe" in text.lower():
