@@ -1,4 +1,4 @@
-"""Command line: `python -m fer_core data|train|evaluate|predict|runs`.
+"""Command line: `python -m fer_core data|train|evaluate|predict|runs|import|conventions|export`.
 
 Heavy imports (TensorFlow, OpenCV models) happen inside each command, so `--help` is
 instant. Errors meant for the user (fer_core.errors.FerError, bad settings) print as
@@ -375,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the runs in the model store")
     r.set_defaults(func=cmd_runs)
+
+    from fer_core.cli_models import add_parsers
+
+    add_parsers(sub, common)  # import, conventions, export
     return p
 
 
