@@ -118,7 +118,7 @@ def _h5_config(path: Path, name: str) -> tuple[Any, str | None]:
         with h5py.File(path, "r") as f:
             raw = _decode_attr(f.attrs.get("model_config"))
             version = _decode_attr(f.attrs.get("keras_version"))
-            has_weights = "model_weights" in f or "layer_names" in f.attrs
+            has_weights = "model_weights" in f or "layer_names" in f.attrs or "layers" in f
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError / ValueError / KeyError variants
         raise ModelFileError(f"{name} is not a readable HDF5 model file ({type(exc).__name__}).") from None
     if raw is None:
