@@ -63,6 +63,8 @@ split = c2.selectbox("Split", splits, index=splits.index(default_split), key="ev
                      help="'test' is the Kaggle test folder (= CSV PublicTest).")
 tta = c3.toggle("TTA", key="eval_tta", help="Test-time augmentation: average each face with its mirror image.")
 st.markdown(dataset_caption(ds))
+st.page_link("app_pages/models.py", label="Compare with a model trained elsewhere: import it on the Models page",
+             icon=":material/upload:")
 if not chosen:
     st.info("Choose at least one run.")
     st.stop()

@@ -14,6 +14,7 @@ page_header(
 )
 
 run, detector_name = model_and_detector("model_run", "pred_detector")
+st.page_link("app_pages/models.py", label="Use your own model: import a .keras or .h5 file", icon=":material/upload:")
 c1, c2 = st.columns(2)
 whole = c1.toggle("No face found → classify the whole image as a face", key="pred_whole",
                   help="FER-2013 images are already tight face crops: a detector often finds nothing in them.")

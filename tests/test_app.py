@@ -21,7 +21,7 @@ from tests.app_helpers import astronaut_bgr, coffee_bgr, install_tiny_run, jpeg_
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py"]
+PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py", "app_pages/models.py"]
 TIMEOUT = 180
 
 

@@ -275,12 +275,15 @@ def _classifier_cached(root: str, run_id: str, stamp: str):
 
 
 def load_classifier(run: RunInfo):
-    """The EmotionClassifier for a run (cached; reloaded when its model file changes)."""
-    try:
-        st_ = run.model_path.stat()
-        stamp = f"{st_.st_mtime_ns}-{st_.st_size}"
-    except OSError:
-        stamp = "missing"
+    """The EmotionClassifier for a run (cached; reloaded when its model file or meta.json changes)."""
+    stamps = []
+    for path in (run.model_path, run.path / "meta.json"):  # meta: label order / scaling can change
+        try:
+            st_ = path.stat()
+            stamps.append(f"{st_.st_mtime_ns}-{st_.st_size}")
+        except OSError:
+            stamps.append("missing")
+    stamp = "/".join(stamps)
     return _classifier_cached(str(get_store().root), run.run_id, stamp)
 
 

@@ -1,0 +1,102 @@
+"""The Models page under AppTest: import an .h5, catch a wrong label order, export with a check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
+from fer_core.store import ModelStore
+from model_helpers import trained_demo_run
+from tests.test_app import assert_clean, new_app, open_page, texts
+
+PAGE = "app_pages/models.py"
+
+
+@pytest.fixture(scope="module")
+def demo_h5(tmp_path_factory) -> Path:
+    """The session's demo-trained mini_xception (CSV order, [0, 1]) saved as a legacy .h5."""
+    store, run_id, _ = trained_demo_run()
+    path = tmp_path_factory.mktemp("h5") / "my_fer_model.h5"
+    store.load_model(run_id).save(path)
+    return path
+
+
+def _button(at, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, (label, [b.label for b in at.button])
+    return matches[0]
+
+
+def test_import_h5_then_check_catches_the_wrong_label_order(demo_h5: Path) -> None:
+    at = new_app()
+    open_page(at, PAGE)
+    assert_clean(at)
+    at.file_uploader(key="models_upload").upload(demo_h5.name, demo_h5.read_bytes(), "application/x-hdf5").run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "input 48×48×1 (grayscale), 7 outputs" in texts(at)
+    # The user says "folder order" (wrong for this model) and imports.
+    at.selectbox(key="models_preset").set_value("notebook").run()
+    _button(at, "Import").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    (run,) = ModelStore().list_runs()
+    assert run.meta["labels"] == list(ALPHABETICAL_LABELS) and run.meta["preprocessing"]["scale"] == "0-1"
+    assert at.session_state["models_check_run"] == run.run_id
+
+    at.button(key="models_check_btn").click().run()
+    assert_clean(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "do not fit best" in warning and "CSV order" in warning
+    at.button(key="models_apply_best").click().run()
+    assert_clean(at)
+    assert any("fit the data best" in s.value for s in at.success)
+    assert ModelStore().read_meta(run.run_id)["labels"] == list(FER_LABELS)
+
+    # The imported run is offered on the Predict page.
+    open_page(at, "app_pages/predict.py")
+    assert_clean(at)
+    assert at.selectbox(key="model_run").value == run.run_id
+
+
+def test_lambda_and_non_model_uploads_are_refused_with_a_message(tmp_path: Path) -> None:
+    import keras
+
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Lambda(lambda t: t / 255.0, name="rescale")(inp)
+    x = keras.layers.Flatten()(x)
+    lambda_h5 = tmp_path / "fer_cnn_model.h5"
+    keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x)).save(lambda_h5)
+
+    at = new_app()
+    open_page(at, PAGE)
+    at.file_uploader(key="models_upload").upload(lambda_h5.name, lambda_h5.read_bytes(), "application/x-hdf5").run()
+    assert_clean(at)
+    assert any("Lambda layer" in e.value and "never loaded" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Import"]
+
+    at.file_uploader(key="models_upload").upload("photo.h5", b"\xff\xd8\xff\xe0 not a model", "application/x-hdf5")
+    at.run()
+    assert_clean(at)
+    assert any("not a Keras model file" in e.value for e in at.error)
+    assert ModelStore().list_runs() == []
+
+
+def test_export_tflite_with_accuracy_check_and_downloads(monkeypatch) -> None:
+    store, run_id, _ = trained_demo_run()
+    monkeypatch.setenv("FER_MODELS_DIR", str(store.root))
+    at = new_app()
+    open_page(at, PAGE)
+    at.selectbox(key="models_export_run").set_value(run_id).run()
+    at.radio(key="models_export_format").set_value("tflite-float16").run()
+    at.button(key="models_export_btn").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    agreement = float(metrics["Same class as the original"].rstrip("%")) / 100
+    assert agreement >= 0.99
+    assert any("TFLite, float16 weights" in s.value and "points" in s.value for s in at.success)
+    labels = [getattr(d, "label", "") for d in at.get("download_button")]
+    assert any(lab.endswith("-float16.tflite") for lab in labels), labels
