@@ -90,7 +90,8 @@ with tab_import:
     if summary is not None:
         h, w, c = summary.input_shape
         st.success(
-            f"**{summary.filename}**: {summary.format.upper()} model, input {h}×{w}×{c} "
+            f"**{summary.filename}**: {'Keras 3 archive' if summary.format == 'keras' else 'legacy HDF5'}, "
+            f"input {h}×{w}×{c} "
             f"({'RGB' if c == 3 else 'grayscale'}), {summary.num_classes} outputs, {summary.num_params:,} parameters"
             + (f", saved by Keras {summary.keras_version}" if summary.keras_version else ""),
             icon=":material/check_circle:",

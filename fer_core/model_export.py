@@ -14,6 +14,8 @@ labelled split and reports its accuracy next to the original's and how often the
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import tempfile
 import time
@@ -75,7 +77,9 @@ def _tflite_bytes(model: Any, quantization: str) -> bytes:
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
     try:
-        return bytes(converter.convert())
+        # Keras prints the whole temporary SavedModel signature to stdout while converting.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - converter errors are long C++ traces
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"TFLite conversion failed: {first}") from None

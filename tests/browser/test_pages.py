@@ -214,3 +214,37 @@ def test_evaluate_page(page, server, browser_env):
     page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     save_screenshot(page, "evaluate")
+
+
+def test_models_page_imports_a_dropped_h5(page, server, browser_env, tmp_path):
+    """Drop a legacy .h5 (exported from the server's own run with the CLI) onto the Models page and import it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FER_MODELS_DIR": str(browser_env["models"]), "FER_CACHE_DIR": str(browser_env["cache"]),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-m", "fer_core", "export", browser_env["run_id"], "--format", "h5",
+                          "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    h5 = tmp_path / f"{browser_env['run_id']}.h5"
+    dropped = tmp_path / "my_fer_model.h5"
+    h5.rename(dropped)
+    before = {p.name for p in browser_env["models"].iterdir()}
+    goto(page, server, "models")
+    page.get_by_text("Model file").first.wait_for(timeout=120_000)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(dropped))
+    page.get_by_text("input 48×48×1 (grayscale), 7 outputs", exact=False).wait_for(timeout=120_000)
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("Imported as run", exact=False).wait_for(timeout=120_000)
+    new = {p.name for p in browser_env["models"].iterdir()} - before
+    try:
+        assert len(new) == 1 and "imported-my_fer_model" in next(iter(new))
+        meta = json.loads((browser_env["models"] / next(iter(new)) / "meta.json").read_text())
+        assert meta["status"] == "finished" and meta["input_shape"] == [48, 48, 1]
+        page.mouse.move(5, 5)
+        save_screenshot(page, "models")
+    finally:  # leave the server's store as the other tests expect it
+        for name in new:
+            shutil.rmtree(browser_env["models"] / name, ignore_errors=True)
