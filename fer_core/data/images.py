@@ -136,7 +136,10 @@ def _check_complete(fmt: str, data: bytes) -> None:
 
 
 def _decode_gray(fmt: str, data: bytes) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:  # OpenCV's own checks (e.g. a side over CV_IO_MAX_IMAGE_HEIGHT) raise instead of returning None
+        img = None
     if img is None and fmt in ("gif", "webp", "tiff", "bmp"):
         from PIL import Image
 

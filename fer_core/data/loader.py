@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,10 +209,15 @@ def load_dataset(
     if fmt == "zip":
         try:
             splits = _read_zip(path, report, progress, limits)
-        except (zipfile.BadZipFile, OSError) as exc:  # damaged central directory, I/O errors mid-read
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # damaged central directory or member data
+            raise DatasetError(f"cannot read the zip {path.name}: it is damaged ({exc})") from None
+        except (OSError, NotImplementedError, RuntimeError) as exc:  # I/O errors, unsupported compression, password
             raise DatasetError(f"cannot read the zip {path.name}: {exc}") from None
     elif fmt == "folder":
-        splits = _read_folder(path, report, progress, files)
+        try:
+            splits = _read_folder(path, report, progress, files)
+        except OSError as exc:  # e.g. a CSV in the folder that is a link to something unreadable
+            raise DatasetError(f"cannot read the folder {path.name}: {exc.strerror or exc}") from None
     else:
         splits = _read_csv(path, report, progress)
     ds = _finish(name, splits, fingerprint, False, report, started)

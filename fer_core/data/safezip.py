@@ -47,6 +47,8 @@ def _size(n: float) -> str:
 
 def normalize_member_name(name: str) -> str:
     """A member name as a relative POSIX path, or UnsafeArchiveError if it could escape the target."""
+    if not name:
+        raise UnsafeArchiveError("unsafe zip: a member has an empty name")
     if "\x00" in name:
         raise UnsafeArchiveError(f"unsafe zip: member name {name!r} contains a NUL byte")
     posix = name.replace("\\", "/")
