@@ -35,5 +35,6 @@ with friendly_errors("Loading the model", hint="Pick another model, or retrain t
 if classifier is None:
     st.stop()
 
-predict_and_show([(f.name, f.getvalue()) for f in files], classifier, detector_name,
-                 whole_image=whole, gradcam=gradcam, key_prefix="pred")
+with friendly_errors("Predicting", hint="Check the images (JPEG, PNG or WebP photos) and try again."):
+    predict_and_show([(f.name, f.getvalue()) for f in files], classifier, detector_name,
+                     whole_image=whole, gradcam=gradcam, key_prefix="pred")
