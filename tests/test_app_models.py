@@ -55,10 +55,19 @@ def test_import_h5_then_check_catches_the_wrong_label_order(demo_h5: Path) -> No
     assert any("fit the data best" in s.value for s in at.success)
     assert ModelStore().read_meta(run.run_id)["labels"] == list(FER_LABELS)
 
-    # The imported run is offered on the Predict page.
+    # The imported run is offered on the Predict page, and no page trips over a run without training history.
     open_page(at, "app_pages/predict.py")
     assert_clean(at)
     assert at.selectbox(key="model_run").value == run.run_id
+    for page in ("app_pages/home.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/dataset.py"):
+        open_page(at, page)
+        assert_clean(at)
+        assert not at.error, (page, [e.value for e in at.error])
+    open_page(at, "app_pages/evaluate.py")
+    at.button(key=f"eval_{run.run_id}").click().run()  # evaluate the imported run on the demo set
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Confusion matrix" in texts(at)
 
 
 def test_lambda_and_non_model_uploads_are_refused_with_a_message(tmp_path: Path) -> None:
