@@ -88,16 +88,12 @@ def _tflite_bytes(model: Any, quantization: str) -> bytes:
 def export_bytes(store: ModelStore, run_id: str, fmt: str) -> bytes:
     """The exported model file's content."""
     _check_format(fmt)
-    if fmt == "keras":
-        path = store.model_path(run_id)
-        store.load_model(run_id)  # refuses a missing/corrupt model with a clear message
-        return path.read_bytes()
-    model = store.load_model(run_id)
-    if fmt == "h5":
-        with tempfile.TemporaryDirectory(prefix="fer-export-") as tmp:
-            out = Path(tmp) / "model.h5"
-            import keras
+    model = store.load_model(run_id)  # compile=False: no optimizer state goes into the export
+    if fmt in ("keras", "h5"):
+        import keras
 
+        with tempfile.TemporaryDirectory(prefix="fer-export-") as tmp:
+            out = Path(tmp) / f"model{EXPORT_FORMATS[fmt]['suffix']}"
             keras.saving.save_model(model, out)
             return out.read_bytes()
     return _tflite_bytes(model, fmt.split("-", 1)[1])
