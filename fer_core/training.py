@@ -13,6 +13,7 @@ or "failed" (the exception is re-raised). Only one training runs per store at a 
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import signal
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.errors import TrainingBusyError
+from fer_core.errors import FerError, StoreError, TrainingBusyError
 from fer_core.labels import FER_LABELS
 from fer_core.store import ModelStore, now_iso, process_identity
 
@@ -264,7 +265,7 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
             best = state.get("best_value")
             better = best is None or (value > best if monitor.endswith("accuracy") else value < best)
             if better:
-                store.save_model(run_id, self.model)
+                _save_checkpoint(store, run_id, self.model, epoch + 1, state.get("best_epoch"))
                 state.update(best_value=value, best_epoch=epoch + 1, best_logs=dict(logs or {}), improved=True)
 
     class EpochEvents(base):  # type: ignore[misc, valid-type]
@@ -301,6 +302,28 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
             )
 
     return [StopCallback(), BestCheckpoint(), EpochEvents()]
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _save_checkpoint(store: ModelStore, run_id: str, model: Any, epoch: int, kept_epoch: int | None) -> None:
+    """store.save_model; a full disk (or file-size quota) becomes a StoreError that says what is kept.
+
+    The store writes a temp file and replaces model.keras only once it is complete, so the
+    previous checkpoint is still there, unchanged.
+    """
+    try:
+        store.save_model(run_id, model)
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        kept = (f"model.keras still holds the best model so far (epoch {kept_epoch})" if kept_epoch
+                else "no model had been saved yet")
+        raise StoreError(
+            f"Could not save the model of epoch {epoch}: {exc.strerror or exc} (is the disk full?). "
+            f"The run stops; {kept}. Free some disk space and train again."
+        ) from exc
 
 
 def _metrics(state: dict[str, Any], monitor: str) -> dict[str, Any]:
@@ -514,7 +537,7 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs,
                       shuffle=False, verbose=0)
             if state.get("best_epoch") is None and not store.model_path(run_id).exists():
-                store.save_model(run_id, model)  # no epoch produced a usable metric: keep what we have
+                _save_checkpoint(store, run_id, model, len(state["history"]), None)  # no usable metric: keep what we have
             losses = [e.get("loss") for e in state["history"]]
             if losses and losses[-1] is None:
                 status, error = "failed", "the loss became NaN (try a lower learning rate)"
@@ -524,7 +547,10 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
                 status = "finished"
     except BaseException as exc:
         status = "failed"
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, FerError):
+            error = str(exc)
+        else:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise
     finally:
         with contextlib.suppress(Exception):

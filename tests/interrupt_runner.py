@@ -1,0 +1,80 @@
+"""Test-side wrapper of `python -m fer_core train ...` that fails on purpose (tests/test_interrupted.py).
+
+    python -m tests.interrupt_runner <mode> <marker-dir> <fer_core train args...>
+
+Modes:
+  pause-second-save  the second time model.keras is saved, stop right after the new model has
+                     been written to its temp file (before fsync + os.replace), write
+                     <marker-dir>/paused (holding the temp file's path) and sleep: the test
+                     then kills the process with SIGKILL, deterministically "mid-save".
+  disk-full          after the first model.keras is saved, write <marker-dir>/first-save and
+                     cap the size of any file this process writes (RLIMIT_FSIZE, SIGXFSZ
+                     ignored) below the model's size: the next checkpoint save fails the way
+                     it does on a full disk (EFBIG here; ENOSPC there), small files still work.
+  plain              no fault (a normal training, e.g. to be killed mid-epoch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def pause_second_save(marker_dir: Path) -> None:
+    import fer_core.store as store_mod
+
+    original = store_mod.atomic_replace
+    saves = {"n": 0}
+
+    @contextlib.contextmanager
+    def paused_replace(path, suffix=".tmp"):
+        with original(path, suffix) as tmp:
+            yield tmp  # the caller writes the new file here
+            if Path(path).name == store_mod.MODEL_FILE:
+                saves["n"] += 1
+                if saves["n"] == 2:
+                    (marker_dir / "paused").write_text(str(tmp))
+                    while True:  # killed here by the test
+                        time.sleep(1)
+
+    store_mod.atomic_replace = paused_replace
+
+
+def disk_full_after_first_save(marker_dir: Path) -> None:
+    import fer_core.store as store_mod
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over-limit writes fail with EFBIG instead of killing us
+    original = store_mod.ModelStore.save_model
+    state: dict[str, int] = {}
+
+    def save_model(self, run_id, model, **kwargs):
+        path = original(self, run_id, model, **kwargs)
+        if not state:
+            size = path.stat().st_size
+            state["first"] = size
+            (marker_dir / "first-save").write_text(str(size))
+            _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+        return path
+
+    store_mod.ModelStore.save_model = save_model
+
+
+MODES = {"pause-second-save": pause_second_save, "disk-full": disk_full_after_first_save, "plain": lambda d: None}
+
+
+def main(argv: list[str]) -> int:
+    mode, marker_dir, rest = argv[0], Path(argv[1]), argv[2:]
+    marker_dir.mkdir(parents=True, exist_ok=True)
+    MODES[mode](marker_dir)
+    from fer_core.cli import main as cli_main
+
+    return cli_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
