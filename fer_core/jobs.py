@@ -8,12 +8,15 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +28,7 @@ from fer_core.paths import PROJECT_ROOT
 from fer_core.store import ModelStore, RunInfo
 
 JOB_LOG_DIR = ".jobs"
+LAUNCH_LOCK_FILE = ".launch.lock"
 
 
 @dataclass
@@ -131,6 +135,26 @@ def _error_from_log(text: str) -> str:
     return lines[-1] if lines else "the training process ended without a message"
 
 
+@contextlib.contextmanager
+def _launch_slot(store: ModelStore) -> Iterator[None]:
+    """Held (flock on root/.launch.lock) from the busy check until the new training process holds
+    the store's training lock: a second start in that window (another session, another server
+    process) is refused at once instead of racing the first one to the lock."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store.root / LAUNCH_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingBusyError(
+                "A training is already running: another session started one a moment ago and it is "
+                "still starting up. Follow or stop it on the Train page."
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def start_training(
     data_source: str,
     config: dict[str, Any],
@@ -139,43 +163,48 @@ def start_training(
 ) -> str:
     """Start a training subprocess for `config` (a TrainConfig dict) on `data_source`.
 
-    Returns the new run id once the run folder exists (the subprocess has the lock and
-    has started). Raises TrainingBusyError when another training holds the store, and
-    FerError with the subprocess's own message when it fails before starting.
+    Returns the new run id once the subprocess holds the store's training lock for it (its run
+    folder exists). Raises TrainingBusyError when another training holds the store or is being
+    started (by another session or process), and FerError with the subprocess's own message
+    when it fails before starting.
     """
     store = store or ModelStore()
-    store.check_not_training()
-    run_id = store.new_run_id(str(config.get("architecture") or "model"))
-    while store.run_dir(run_id).exists():
-        time.sleep(1.0)
+    with _launch_slot(store):
+        store.check_not_training()
         run_id = store.new_run_id(str(config.get("architecture") or "model"))
-    log = log_path(store, run_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "fer_core", "train",
-        "--data", str(data_source),
-        "--run-id", run_id,
-        "--config-json", json.dumps(config),
-        "--no-progress",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
-        )
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if store.meta_path(run_id).is_file():
-            return run_id
-        code = proc.poll()
-        if code is not None:
-            message = _error_from_log(read_log_tail(store, run_id))
-            if code == EXIT_BUSY:
-                raise TrainingBusyError(message)
-            raise FerError(f"Training could not start: {message}")
-        time.sleep(0.2)
-    raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
+        while store.run_dir(run_id).exists():
+            time.sleep(1.0)
+            run_id = store.new_run_id(str(config.get("architecture") or "model"))
+        log = log_path(store, run_id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "fer_core", "train",
+            "--data", str(data_source),
+            "--run-id", run_id,
+            "--config-json", json.dumps(config),
+            "--no-progress",
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
+            )
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            holder = store.training_lock_holder()
+            if holder and holder.get("run_id") == run_id:
+                return run_id
+            code = proc.poll()
+            if code is not None:
+                if code == 0 and store.meta_path(run_id).is_file():
+                    return run_id  # already done (a very short training)
+                message = _error_from_log(read_log_tail(store, run_id))
+                if code == EXIT_BUSY:
+                    raise TrainingBusyError(message)
+                raise FerError(f"Training could not start: {message}")
+            time.sleep(0.1)
+        raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
 
 
 def stop_training(store: ModelStore, run_id: str, force: bool = False) -> None:
