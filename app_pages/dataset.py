@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import streamlit as st
 from fer_core import dataset_stats as stats
 from fer_core.charts import class_distribution_figure, pixel_histogram_figure
 from fer_core.colors import emotion_hex
+from fer_core.data import cache
 from fer_core.errors import FerError
 from fer_core.paths import cache_dir
 from ui.common import (
@@ -60,6 +62,7 @@ def save_upload(upload) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{digest}-{safe}"
     if target.is_file() and target.stat().st_size == upload.size:
+        os.utime(target)  # recently used: pruned last
         return target
     bar = st.progress(0.0, text=f"Saving {upload.name}…")
     tmp = target.with_suffix(target.suffix + ".part")
@@ -72,6 +75,8 @@ def save_upload(upload) -> Path:
             bar.progress(min(done / total, 1.0), text=f"Saving {upload.name}… {done / 1e6:.1f} / {total / 1e6:.1f} MB")
     tmp.replace(target)
     bar.empty()
+    # A public app keeps only the most recent uploads (fer_core.data.cache limits; docs/LIMITS.md).
+    cache.prune(folder, cache.MAX_KEPT_UPLOADS, cache.MAX_UPLOADS_BYTES, keep=[target])
     return target
 
 

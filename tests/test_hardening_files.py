@@ -276,9 +276,12 @@ def _errors(at) -> list[str]:
 
 
 @pytest.mark.slow
-def test_dataset_page_refuses_hostile_uploads(tmp_path: Path, layout) -> None:
+def test_dataset_page_refuses_hostile_uploads(tmp_path: Path, layout, monkeypatch: pytest.MonkeyPatch) -> None:
     """Zip slip, zip bomb, wrong CSVs, a non-zip: a clear error each, the demo set stays, nothing escapes."""
+    from fer_core.data import cache
     from fer_core.paths import cache_dir
+
+    monkeypatch.setattr(cache, "MAX_KEPT_UPLOADS", 10)  # keep all six uploads to look at their names
 
     rows_bad = "emotion,pixels,Usage\n9,1 2 3,Training\nx,,PublicTest\n"
     uploads = {

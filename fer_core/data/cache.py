@@ -7,10 +7,13 @@ match is ignored (and removed), never fatal; a cache that cannot be written only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,46 @@ log = logging.getLogger(__name__)
 
 # Bump when decoding or the report changes, so old cache files are not reused.
 CACHE_VERSION = 1
+
+# Disk the cache may use (a public app decodes whatever strangers upload). Beyond either limit the
+# least recently used files go first; the one just written or read is always kept.
+MAX_CACHED_DATASETS = 8
+MAX_CACHE_BYTES = 4 << 30
+# Uploaded dataset files (the Dataset explorer saves them under cache_dir()/uploads/).
+MAX_KEPT_UPLOADS = 5
+MAX_UPLOADS_BYTES = 2 << 30
+PARTIAL_GRACE_S = 3600  # a *.part / *.tmp file younger than this may still be being written
+
+
+def prune(folder: Path, max_files: int, max_bytes: int, keep: Iterable[Path] = ()) -> list[Path]:
+    """Delete the least recently used files of `folder` (by modification time) so that at most
+    `max_files` files and `max_bytes` bytes remain; files in `keep` stay (and count). Files still
+    being written (*.part, *.tmp younger than PARTIAL_GRACE_S) are left alone. Returns what was removed."""
+    keep_set = {Path(k).resolve() for k in keep}
+    entries = []
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for p in Path(folder).iterdir():
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                if not p.is_file():
+                    continue
+                partial = p.suffix in (".part", ".tmp")
+                if partial and now - st.st_mtime < PARTIAL_GRACE_S:
+                    continue
+                entries.append((p.resolve() in keep_set and not partial, st.st_mtime, st.st_size, p, partial))
+    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)  # kept first, then newest first
+    removed, files, total = [], 0, 0
+    for kept, _, size, p, partial in entries:
+        if kept or (not partial and files < max_files and total + size <= max_bytes):
+            files, total = files + 1, total + size
+            continue
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed.append(p)
+    if removed:
+        log.info("pruned %d file(s) from %s", len(removed), folder)
+    return removed
 
 
 def cache_path(fmt: str, fingerprint: str) -> Path:
@@ -52,6 +95,7 @@ def save(dataset: Dataset, path: Path) -> bool:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
+        prune(path.parent, MAX_CACHED_DATASETS, MAX_CACHE_BYTES, keep=[path])
         return True
     except OSError as exc:
         log.warning("could not write dataset cache %s: %s", path, exc)
@@ -81,6 +125,8 @@ def load(path: Path, fingerprint: str) -> Dataset | None:
                     raise ValueError(f"cached split {name!r} has inconsistent arrays")
                 splits[str(name)] = Split(images=images, labels=labels, sources=sources)
             report = LoadReport.from_dict(meta["report"])
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: pruned last
             return Dataset(
                 name=str(meta["name"]),
                 splits=splits,
