@@ -180,7 +180,9 @@ with tab_check:
                 st.warning(f"The stored conventions do not fit best: **{LABEL_ORDER_NAMES[best['order']]}** with "
                            f"scaling **{SCALE_NAMES[best['scale']]}** scores {best['accuracy']:.1%}"
                            + (f" (stored: {cur['accuracy']:.1%})." if cur else "."), icon=":material/warning:")
-                if st.button("Use the best fit", key="models_apply_best", icon=":material/published_with_changes:"):
+                if meta.get("shipped"):
+                    st.caption("This model ships with fer-studio; its conventions are fixed. Check it on FER-2013.")
+                elif st.button("Use the best fit", key="models_apply_best", icon=":material/published_with_changes:"):
                     from fer_core.model_import import apply_conventions, check_run_conventions
 
                     with friendly_errors("Could not update the run"):

@@ -375,6 +375,11 @@ def apply_conventions(store: ModelStore, run_id: str, labels: str | Sequence[str
     if scale not in SCALES:
         raise ModelFileError(f"Unknown input scaling {scale!r}; choose one of {', '.join(SCALES)}.")
     meta = store.read_meta(run_id)
+    if meta.get("shipped"):
+        raise ModelFileError(
+            f"{meta.get('name') or run_id} ships with fer-studio and its conventions were checked on FER-2013; "
+            "they are not changed. Import a copy of the model to experiment with other conventions."
+        )
     prep = {**(meta.get("preprocessing") or {}), "scale": scale}
     changed = list(meta.get("labels") or []) != list(model_labels) or (meta.get("preprocessing") or {}) != prep
     new = store.update_meta(run_id, labels=list(model_labels), label_order=order_kind, preprocessing=prep)

@@ -124,6 +124,19 @@ def test_apply_conventions_drops_stale_evaluations(foreign, demo) -> None:
     assert meta["labels"] == list(ALPHABETICAL_LABELS) and meta["label_order"] == "alphabetical"
 
 
+def test_shipped_model_conventions_are_not_changed(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.test_shipped_models import SHIPPED, SHIPPED_ROOT
+
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(SHIPPED_ROOT / SHIPPED[0], store.root / SHIPPED[0])
+    before = store.read_meta(SHIPPED[0])
+    with pytest.raises(ModelFileError, match="ships with fer-studio"):
+        apply_conventions(store, SHIPPED[0], "alphabetical", "0-1")
+    assert store.read_meta(SHIPPED[0]) == before
+
+
 # --------------------------------------------------------------------------- labels
 
 
