@@ -87,10 +87,13 @@ def _load(store: ModelStore, run_id: str) -> None:
 
 def test_kill9_mid_epoch(store_with_earlier_run) -> None:
     store, earlier, digest = store_with_earlier_run
-    run_id = jobs.start_training("demo", {**QUICK, "epochs": 30}, store)
+    # The whole demo train split (1,680 images after validation): an epoch takes several seconds even
+    # on an idle machine, so 0.3 s after epoch 1's event is early in epoch 2, far from its checkpoint save
+    # (with 700 images an epoch can end within a second and the kill could land in a save).
+    run_id = jobs.start_training("demo", {**QUICK, "max_train_images": None, "epochs": 30}, store)
     log = jobs.log_path(store, run_id)
     _wait(lambda: jobs.progress(store, run_id).epochs_done >= 1, 240, "epoch 1", log)
-    time.sleep(1.0)  # well inside epoch 2 (an epoch takes several seconds)
+    time.sleep(0.3)
     assert jobs.progress(store, run_id).epochs_done == 1
     checkpoint = _digest(store.model_path(run_id))  # epoch 1's best model
     pid = store.read_meta(run_id)["pid"]
