@@ -603,10 +603,12 @@ class ModelStore:
 
 
 def _strip_optimizer(model: keras.Model) -> keras.Model:
-    """An uncompiled copy of `model` with the same weights (what inference needs)."""
-    import keras
+    """An uncompiled copy of `model` with the same weights (what inference needs).
 
-    twin = keras.models.clone_model(model)
+    Built from the model's layer config: `keras.models.clone_model` (Keras 3.15) also clones the
+    compile state, and the optimizer's slots would be saved with the copy (3x the file).
+    """
+    twin = type(model).from_config(model.get_config())
     twin.set_weights(model.get_weights())
     return twin
 

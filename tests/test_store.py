@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -116,12 +118,14 @@ def test_running_run_of_dead_process_is_failed_interrupted(store: ModelStore) ->
 
 
 def test_save_and_load_model(store: ModelStore) -> None:
+    import h5py
     import keras
     import numpy as np
 
     run = store.create_run({"architecture": "x"})
     model = _tiny_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.train_on_batch(np.zeros((4, 48, 48, 1), np.float32), np.eye(7, dtype=np.float32)[:4])  # optimizer slots
     path = store.save_model(run.run_id, model)
     assert path == store.model_path(run.run_id) and store.get(run.run_id).has_model
     assert not [p.name for p in path.parent.iterdir() if ".tmp" in p.name]  # no tmp left
@@ -129,6 +133,8 @@ def test_save_and_load_model(store: ModelStore) -> None:
     x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5)
     assert getattr(loaded, "optimizer", None) is None  # saved without optimizer state by default
+    with zipfile.ZipFile(path) as zf, h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as weights:
+        assert "optimizer" not in weights  # no optimizer slots in the file either
     assert isinstance(load_model_file(path), keras.Model)
     other = store.create_run({"architecture": "x"})
     with pytest.raises(ModelFileError, match="no saved model"):
