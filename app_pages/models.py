@@ -6,7 +6,9 @@ for the conventions, shows what the checks found, and offers the downloads.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -49,26 +51,30 @@ tab_import, tab_check, tab_export = st.tabs([":material/upload: Import", ":mater
 # --------------------------------------------------------------------------- import
 
 
-def _summarize(upload) -> dict | None:
+@contextlib.contextmanager
+def _upload_as_file(upload) -> Iterator[Path]:
+    """The uploaded bytes in a temporary file (with the upload's suffix), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fer-upload-") as tmp:
+        path = Path(tmp) / f"upload{Path(upload.name).suffix.lower() or '.keras'}"
+        path.write_bytes(upload.getvalue())
+        yield path
+
+
+def _summarize(upload):
     """Inspect the upload once per file (safe load: Lambda layers refused before Keras sees them)."""
     from fer_core.model_import import summarize_model_file
 
     key = f"models_summary_{upload.file_id}"
     if key not in st.session_state:
-        with tempfile.TemporaryDirectory(prefix="fer-upload-") as tmp:
-            path = Path(tmp) / f"upload{Path(upload.name).suffix.lower() or '.keras'}"
-            path.write_bytes(upload.getvalue())
-            summary, _ = summarize_model_file(path, display_name=upload.name)
-        st.session_state[key] = summary
+        with _upload_as_file(upload) as path:
+            st.session_state[key] = summarize_model_file(path, display_name=upload.name)[0]
     return st.session_state[key]
 
 
 def _import(upload, labels, scale: str, name: str):
     from fer_core.model_import import import_model
 
-    with tempfile.TemporaryDirectory(prefix="fer-upload-") as tmp:
-        path = Path(tmp) / f"upload{Path(upload.name).suffix.lower() or '.keras'}"
-        path.write_bytes(upload.getvalue())
+    with _upload_as_file(upload) as path:
         return import_model(path, labels=labels, scale=scale, name=name, display_name=upload.name, store=store)
 
 

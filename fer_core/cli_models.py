@@ -57,15 +57,8 @@ def _print_scores(report: dict[str, Any]) -> None:
                   f"{best['order']} with scaling {best['scale']} ({best['accuracy']:.1%}).[/yellow]")
 
 
-def _run_check(store: Any, run_id: str, data: str, split: str | None, progress: bool) -> dict[str, Any]:
-    from fer_core.model_import import check_run_conventions
-
-    ds = _load(data, progress)
-    return check_run_conventions(store, run_id, ds, split)
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    from fer_core.model_import import apply_conventions, import_model
+    from fer_core.model_import import apply_conventions, check_run_conventions, import_model
     from fer_core.store import ModelStore
 
     auto_labels, auto_scale = args.labels == "auto", args.scale == "auto"
@@ -82,13 +75,14 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"{meta['preprocessing']['color']}, scaling {meta['preprocessing']['scale']}, "
               f"labels {', '.join(meta['labels'])} ({meta['label_order']}), {meta['num_params']:,} parameters")
     if args.check:
-        report = _run_check(store, run.run_id, args.check, args.split, not args.no_progress)
+        ds = _load(args.check, not args.no_progress)
+        report = check_run_conventions(store, run.run_id, ds, args.split)
         if auto_labels or auto_scale:
             best = report["best"]
             labels = best["labels"] if auto_labels else meta["labels"]
             scale = best["scale"] if auto_scale else meta["preprocessing"]["scale"]
             apply_conventions(store, run.run_id, labels, scale)
-            report = _run_check(store, run.run_id, args.check, args.split, False)
+            report = check_run_conventions(store, run.run_id, ds, args.split)
             con.print(f"conventions set from the check: labels {', '.join(labels)}, scaling {scale}")
         _print_scores(report)
     return 0
@@ -96,7 +90,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_conventions(args: argparse.Namespace) -> int:
     from fer_core.default_model import resolve_run
-    from fer_core.model_import import apply_conventions
+    from fer_core.model_import import apply_conventions, check_run_conventions
     from fer_core.store import ModelStore
 
     store = ModelStore()
@@ -106,12 +100,13 @@ def cmd_conventions(args: argparse.Namespace) -> int:
         apply_conventions(store, run.run_id, args.labels or meta.get("labels"),
                           args.scale or (meta.get("preprocessing") or {}).get("scale", "0-1"))
         _console().print(f"run {run.run_id}: conventions updated")
-    report = _run_check(store, run.run_id, args.data, args.split, not args.no_progress)
+    ds = _load(args.data, not args.no_progress)
+    report = check_run_conventions(store, run.run_id, ds, args.split)
     if args.apply and not report["matches"]:
         best = report["best"]
         apply_conventions(store, run.run_id, best["labels"], best["scale"])
         _console().print(f"run {run.run_id}: set label order {best['order']}, scaling {best['scale']}")
-        report = _run_check(store, run.run_id, args.data, args.split, False)
+        report = check_run_conventions(store, run.run_id, ds, args.split)
     _print_scores(report)
     return 0
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from fer_core.errors import ModelFileError
 from fer_core.labels import FER_LABELS, reorder_probabilities
+from fer_core.preprocess import DEFAULT_PREPROCESSING
 from fer_core.store import ModelStore, atomic_write_bytes, atomic_write_json, now_iso
 
 EXPORT_FORMATS: dict[str, dict[str, str]] = {
@@ -57,7 +58,7 @@ def conventions(store: ModelStore, run_id: str, fmt: str | None = None) -> dict[
     out = {
         "labels": list(meta.get("labels") or FER_LABELS),
         "input_shape": list(meta.get("input_shape") or [48, 48, 1]),
-        "preprocessing": dict(meta.get("preprocessing") or {"color": "grayscale", "scale": "0-1"}),
+        "preprocessing": {**DEFAULT_PREPROCESSING, **(meta.get("preprocessing") or {})},
         "outputs": "softmax probabilities, one per label, in the order of 'labels'",
         "run_id": run_id,
         "name": meta.get("name") or run_id,
@@ -193,8 +194,7 @@ def verify_export(
     batch_size: int = 256,
 ) -> ExportCheck:
     """Accuracy of the exported file vs the run's model on a labelled split, and their agreement."""
-    from fer_core.evaluation import _to_probabilities, make_predict_fn
-    from fer_core.preprocess import prepare_faces
+    from fer_core.evaluation import make_predict_fn, predict_probabilities
 
     _check_format(fmt)
     splits = getattr(dataset, "splits", {})
@@ -212,15 +212,11 @@ def verify_export(
     if len(y) == 0:
         raise ModelFileError(f"The {split} split is empty: nothing to check the export on.")
     t0 = time.perf_counter()
-    original = make_predict_fn(model, input_shape)
-    exported = _exported_predict_fn(data, fmt, input_shape)
-    p_orig, p_exp = [], []
-    for start in range(0, len(y), batch_size):
-        x = prepare_faces(images[start : start + batch_size], input_shape, prep)
-        p_orig.append(_to_probabilities(np.asarray(original(x))))
-        p_exp.append(_to_probabilities(np.asarray(exported(x))))
-    po = reorder_probabilities(np.concatenate(p_orig), labels)
-    pe = reorder_probabilities(np.concatenate(p_exp), labels)
+    probs = [
+        predict_probabilities(model, images, input_shape, prep, batch_size=batch_size, predict_fn=fn)
+        for fn in (make_predict_fn(model, input_shape), _exported_predict_fn(data, fmt, input_shape))
+    ]
+    po, pe = (reorder_probabilities(p, labels) for p in probs)
     a, b = po.argmax(axis=1), pe.argmax(axis=1)
     return ExportCheck(
         format=fmt,
