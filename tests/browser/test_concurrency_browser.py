@@ -20,7 +20,7 @@ import pytest
 from fer_core import jobs
 from fer_core.store import ModelStore
 from tests.browser.conftest import StreamlitServer, face_image_bgr
-from tests.browser.test_pages import goto, set_number
+from tests.browser.test_pages import goto, set_number, start_webcam
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -114,17 +114,6 @@ def _threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
-def _start_stream(page, server) -> None:
-    goto(page, server, "webcam")
-    frame_el = page.locator("iframe[title*='streamlit_webrtc']").first
-    frame_el.wait_for(timeout=120_000)
-    frame = frame_el.element_handle().content_frame()
-    frame.get_by_role("button", name="START").click(timeout=60_000)
-    frame.wait_for_function(
-        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.currentTime > 1; }",
-        timeout=90_000)
-
-
 def _wait_released(pid: int, baseline_threads: int, timeout: float) -> tuple[int, int, float]:
     t0 = time.monotonic()
     while True:
@@ -147,7 +136,7 @@ def test_webcam_worker_stops_when_its_session_leaves(browser, server):
         assert _udp_sockets(pid) == 0
 
         # 1. the session navigates to another page: the worker stops
-        _start_stream(page, server)
+        start_webcam(page, server, 1.0)
         assert _udp_sockets(pid) >= 1 and _threads(pid) >= baseline + 4, (_udp_sockets(pid), _threads(pid), baseline)
         page.get_by_role("link", name="Home").first.click()
         page.get_by_role("heading", name="fer-studio").wait_for(timeout=60_000)
@@ -155,7 +144,7 @@ def test_webcam_worker_stops_when_its_session_leaves(browser, server):
         assert udp == 0 and threads <= baseline + 3, f"worker still running {waited:.0f} s after leaving the page: {udp} UDP sockets, {threads} threads (baseline {baseline})"
 
         # 2. the browser goes away mid-stream: the worker stops (ICE consent times out after ~30 s)
-        _start_stream(page, server)
+        start_webcam(page, server, 1.0)
         assert _udp_sockets(pid) >= 1
     finally:
         ctx.close()

@@ -78,6 +78,21 @@ def goto(page, server, path: str = "") -> None:
     page.wait_for_selector("[data-testid='stAppViewContainer']")
 
 
+def start_webcam(page, server, min_seconds: float):
+    """Open the Webcam page, press START in the webrtc iframe and wait until the returned video
+    has played `min_seconds`; returns the iframe's frame."""
+    goto(page, server, "webcam")
+    frame_el = page.locator("iframe[title*='streamlit_webrtc']").first
+    frame_el.wait_for(timeout=120_000)
+    frame = frame_el.element_handle().content_frame()
+    frame.get_by_role("button", name="START").click(timeout=60_000)
+    frame.wait_for_function(
+        "(t) => { const v = document.querySelector('video'); "
+        "return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > t; }",
+        arg=min_seconds, timeout=90_000)
+    return frame
+
+
 def test_home_first_render_time(browser, browser_env, tmp_path):
     """`streamlit run` until the home page's title is visible in Chromium (cold server)."""
     srv = StreamlitServer(browser_env["models"], browser_env["cache"], tmp_path / "cold.log")
@@ -159,14 +174,7 @@ def test_train_page_shows_live_epochs(page, server):
 
 
 def test_webcam_overlay_on_returned_video(page, server):
-    goto(page, server, "webcam")
-    frame_el = page.locator("iframe[title*='streamlit_webrtc']").first
-    frame_el.wait_for(timeout=120_000)
-    frame = frame_el.element_handle().content_frame()
-    frame.get_by_role("button", name="START").click(timeout=60_000)
-    frame.wait_for_function(
-        "() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.5; }",
-        timeout=90_000)
+    frame = start_webcam(page, server, 0.5)
     import cv2
 
     original = colour_pixels(cv2.cvtColor(face_crop_320x240(), cv2.COLOR_BGR2RGB), 30)
