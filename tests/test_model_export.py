@@ -19,7 +19,10 @@ from fer_core.model_export import (
     export_run,
     verify_export,
 )
+from fer_core.cli_models import EXIT_CHECK_FAILED
+from fer_core.default_model import default_run
 from fer_core.model_import import import_model
+from fer_core.paths import PROJECT_ROOT
 from fer_core.preprocess import prepare_faces
 from fer_core.store import ModelStore
 from model_helpers import trained_demo_run
@@ -39,7 +42,8 @@ def test_tflite_export_predicts_like_the_original_on_demo_test_split(demo_run, f
     check = verify_export(store, run_id, fmt, data, ds, "test")
     assert check.n == len(ds.splits["test"].labels)
     assert check.agreement >= 0.99, check
-    assert abs(check.difference_points) < TFLITE_MAX_DIFF_POINTS
+    # The < 0.5-point accuracy bound is checked on the 3,589-image PublicTest split below:
+    # on the 560 demo faces one point is 5.6 images, so it would measure training noise.
     assert check.original_accuracy > 0.5
     assert check.size_bytes < 0.6 * check.original_size_bytes
 
@@ -109,12 +113,36 @@ def test_cli_export_writes_files_and_reports_the_check(demo_run, tmp_path: Path,
     out = tmp_path / "exports"
     res = run_cli("export", run_id, "--format", "h5", "--format", "tflite-dynamic", "--out", str(out),
                   "--check", "demo", "--no-progress")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode in (0, EXIT_CHECK_FAILED), res.stderr
     files = sorted(p.name for p in out.iterdir())
     assert files == sorted([f"{run_id}.h5", f"{run_id}.h5.json", f"{run_id}-dynamic.tflite",
                             f"{run_id}-dynamic.tflite.json"])
     check = json.loads((out / f"{run_id}-dynamic.tflite.json").read_text())["check"]
-    assert check["agreement"] >= 0.99 and abs(check["difference_points"]) < TFLITE_MAX_DIFF_POINTS
+    assert check["agreement"] >= 0.99
+    # The exit status says whether the accuracy moved more than allowed, and the output why.
+    moved = abs(check["difference_points"]) >= TFLITE_MAX_DIFF_POINTS
+    assert res.returncode == (EXIT_CHECK_FAILED if moved else 0)
+    assert ("moved accuracy" in res.stdout) == moved
     assert "tflite-dynamic" in res.stdout and "same class" in res.stdout
     res = run_cli("export", "no-such-run", "--format", "h5", "--out", str(out))
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def publictest(fer2013_zip: Path):
+    from fer_core.data import load_dataset
+
+    return load_dataset(fer2013_zip)  # decoded once for both formats
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@pytest.mark.parametrize("fmt", ["tflite-float16", "tflite-dynamic"])
+def test_tflite_export_of_the_shipped_model_keeps_its_publictest_accuracy(fmt: str, publictest) -> None:
+    """The issue's bound: a TFLite export moves PublicTest accuracy by less than 0.5 points."""
+    store = ModelStore(PROJECT_ROOT / "models")
+    run = default_run(store)
+    check = verify_export(store, run.run_id, fmt, export_bytes(store, run.run_id, fmt), publictest, "test")
+    assert check.n == 3589
+    assert abs(check.difference_points) < TFLITE_MAX_DIFF_POINTS, check
+    assert check.agreement >= 0.99, check
