@@ -212,7 +212,11 @@ patience = c[1].number_input("Early-stopping patience", 0, 1000, 8, key="tr_pat"
 smoothing = c[2].number_input("Label smoothing", 0.0, 0.5, 0.0, 0.05, key="tr_ls", disabled=busy)
 cap = c[3].number_input("Max training images (0 = all)", 0, 1_000_000, 0, 1000, key="tr_cap", disabled=busy,
                         help="Train on a stratified subset for a quick try.")
-name = st.text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
+c = st.columns([1, 3])
+schedule = c[0].selectbox("Learning-rate schedule", ["plateau", "cosine"], key="tr_sched", disabled=busy,
+                          help="plateau: halve the rate when the validation loss stalls; "
+                               "cosine: decay it smoothly to 1/100 over the epochs.")
+name = c[1].text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
 
 config = {
     "architecture": arch,
@@ -226,6 +230,7 @@ config = {
     "validation": f"{val_frac:g}" if val_mode == "part of train" else val_mode,
     "early_stopping_patience": int(patience),
     "label_smoothing": float(smoothing),
+    "lr_schedule": schedule,
     "name": name.strip() or None,
 }
 if int(cap) > 0:

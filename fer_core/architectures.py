@@ -13,6 +13,8 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.pipeline).
 - ``vgg_fer``: VGG-style network (4 stages 64-128-256-512, BatchNorm, dropout), ~5M
   parameters (~20 MB as float32). The strong option, aimed at >70% on FER-2013 test when
   trained long enough (best with a GPU).
+- ``vgg_compact``: the same design at half the width (32-64-128-256), ~1.2M parameters:
+  the strong network that a 2-core CPU can train fully in a couple of hours.
 """
 
 from __future__ import annotations
@@ -93,6 +95,21 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         epochs=100,
         batch_size=64,
         learning_rate=1e-2,
+        optimizer="sgd",
+    ),
+    "vgg_compact": ArchSpec(
+        name="vgg_compact",
+        title="VGG-compact (CPU-trainable)",
+        description=(
+            "The VGG-FER design at half the width: 4 stages of 32-64-128-256 filters, BatchNorm "
+            "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 4x faster to train "
+            "than VGG-FER (about 200 images/s, 2 minutes per FER-2013 epoch on a 2-core CPU), "
+            "so it can be trained fully on a laptop; best with SGD + Nesterov, a cosine "
+            "schedule, random erasing and label smoothing."
+        ),
+        epochs=40,
+        batch_size=64,
+        learning_rate=2e-2,
         optimizer="sgd",
     ),
 }

@@ -163,7 +163,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "learning_rate": args.lr, "optimizer": args.optimizer, "augment": args.augment,
         "random_erasing": args.random_erasing, "class_weights": args.class_weights,
         "validation": args.val, "early_stopping_patience": args.patience,
-        "label_smoothing": args.label_smoothing, "seed": args.seed, "name": args.name,
+        "label_smoothing": args.label_smoothing, "lr_schedule": args.lr_schedule, "seed": args.seed, "name": args.name,
         "max_train_images": args.max_train_images,
     }
     data.update({k: v for k, v in cli_values.items() if v is not None})
@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model into the model store")
     t.add_argument("--data", default="demo", help="dataset source (default: demo)")
-    t.add_argument("--arch", help="architecture: mini_xception (default), seed_cnn, vgg_fer")
+    t.add_argument("--arch", help="architecture: mini_xception (default), seed_cnn, vgg_fer, vgg_compact")
     t.add_argument("--recommended", action="store_true", help="start from the architecture's recommended recipe")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
@@ -345,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", help="validation: a fraction of train such as 0.2 (stratified) or a split name")
     t.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: off)")
     t.add_argument("--label-smoothing", type=float)
+    t.add_argument("--lr-schedule", choices=["plateau", "cosine"],
+                   help="plateau: halve the rate when val_loss stalls (default); cosine: decay over --epochs")
     t.add_argument("--seed", type=int)
     t.add_argument("--name", help="a name for the run")
     t.add_argument("--max-train-images", type=int, help="use a stratified subset of train (quick runs)")

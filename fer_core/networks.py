@@ -85,9 +85,11 @@ def _mini_xception(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[
     return layers.Activation("softmax", name="predictions")(x)
 
 
-def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
+def _vgg(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None],
+         widths: tuple[int, ...], dense: int) -> keras.KerasTensor:
+    """VGG-style stages of two 3x3 Conv+BN+ReLU, max-pooling and dropout, GAP, Dense, softmax."""
     x = inputs
-    for s, (filters, drop) in enumerate(((64, 0.2), (128, 0.25), (256, 0.3), (512, 0.35)), start=1):
+    for s, (filters, drop) in enumerate(zip(widths, (0.2, 0.25, 0.3, 0.35)), start=1):
         for c in (1, 2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                               kernel_initializer=_he(seeds), name=f"stage{s}_conv{c}")(x)
@@ -96,7 +98,7 @@ def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | 
         x = layers.MaxPooling2D(2, name=f"stage{s}_pool")(x)
         x = _dropout(drop, seeds)(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(512, use_bias=False, kernel_initializer=_he(seeds), name="fc")(x)
+    x = layers.Dense(dense, use_bias=False, kernel_initializer=_he(seeds), name="fc")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc_bn")(x)
     x = layers.Activation("relu", name="fc_relu")(x)
     x = _dropout(0.5, seeds)(x)
@@ -104,8 +106,17 @@ def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | 
                         name="predictions")(x)
 
 
+def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
+    return _vgg(inputs, num_classes, seeds, (64, 128, 256, 512), 512)
+
+
+def _vgg_compact(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
+    return _vgg(inputs, num_classes, seeds, (32, 64, 128, 256), 256)
+
+
 BUILDERS = {
     "seed_cnn": _seed_cnn,
     "mini_xception": _mini_xception,
     "vgg_fer": _vgg_fer,
+    "vgg_compact": _vgg_compact,
 }

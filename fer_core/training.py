@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import math
 import signal
 import threading
@@ -29,6 +30,7 @@ from fer_core.labels import FER_LABELS
 from fer_core.store import ModelStore, now_iso, process_identity
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("plateau", "cosine")
 INPUT_SHAPE = (48, 48, 1)
 STOP_CHECK_EVERY = 20  # batches
 
@@ -48,6 +50,7 @@ class TrainConfig:
     validation: str = "0.2"  # fraction of train (stratified) or a split name such as "test"
     early_stopping_patience: int = 8  # 0 disables early stopping
     reduce_lr_patience: int = 4  # 0 disables the plateau schedule
+    lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" (decay to ~0 over `epochs`)
     label_smoothing: float = 0.0
     seed: int = 1234
     name: str | None = None
@@ -82,6 +85,9 @@ class TrainConfig:
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         self.optimizer = self.optimizer.lower()
+        if not isinstance(self.lr_schedule, str) or self.lr_schedule.lower() not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
+        self.lr_schedule = self.lr_schedule.lower()
         for flag in ("augment", "random_erasing", "class_weights"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
@@ -389,6 +395,13 @@ def select_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
+def cosine_lr(epoch: int, lr: float | None = None, *, base: float, epochs: int) -> float:
+    """Learning rate of `epoch` (0-based) under cosine decay from `base` to base/100 over `epochs`."""
+    floor = base / 100
+    progress = min(max(epoch, 0), max(epochs - 1, 1)) / max(epochs - 1, 1)
+    return float(floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def _make_optimizer(config: TrainConfig) -> Any:
     import keras
 
@@ -525,7 +538,10 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
             )
             val_ds = make_dataset(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
             cbs: list[Any] = _make_callbacks(store, run_id, monitor, stop_flag, state)
-            if config.reduce_lr_patience > 0:
+            if config.lr_schedule == "cosine":
+                cbs.insert(0, keras.callbacks.LearningRateScheduler(
+                    functools.partial(cosine_lr, base=config.learning_rate, epochs=config.epochs), verbose=0))
+            elif config.reduce_lr_patience > 0:
                 cbs.insert(0, keras.callbacks.ReduceLROnPlateau(
                     monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=0))
             if config.early_stopping_patience > 0:

@@ -201,6 +201,7 @@ def test_train_short_run_shows_epochs_then_finishes():
     at.number_input(key="tr_epochs").set_value(2)
     at.number_input(key="tr_cap").set_value(400)
     at.number_input(key="tr_pat").set_value(0)
+    at.selectbox(key="tr_sched").set_value("cosine")
     at.button(key="tr_start").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
@@ -221,6 +222,9 @@ def test_train_short_run_shows_epochs_then_finishes():
     runs = [p for p in Path(os.environ["FER_MODELS_DIR"]).iterdir() if p.is_dir() and not p.name.startswith(".")]
     meta = json.loads((runs[0] / "meta.json").read_text())
     assert meta["status"] == "finished" and len(meta["history"]) == 2
+    assert meta["params"]["lr_schedule"] == "cosine"
+    lr = meta["params"]["learning_rate"]
+    assert [e["lr"] for e in meta["history"]] == pytest.approx([lr, lr / 100], rel=1e-4)
 
 
 def test_evaluate_finished_run_and_open_confusion_cell():

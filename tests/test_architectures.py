@@ -14,6 +14,7 @@ from fer_core.architectures import ARCHITECTURES, build_model, get_spec
         ("mini_xception", 20_000, 100_000),
         ("seed_cnn", 1_200_000, 1_230_000),  # the seed design: 1,215,431 with grayscale input
         ("vgg_fer", 2_000_000, 6_000_000),  # < ~25 MB as float32
+        ("vgg_compact", 1_000_000, 1_500_000),  # vgg_fer at half the width: ~1/4 of its weights
     ],
 )
 def test_build_shapes_and_param_budget(name: str, lo: int, hi: int) -> None:
@@ -34,7 +35,7 @@ def test_seed_cnn_is_the_seed_design() -> None:
 
 
 def test_registry_specs() -> None:
-    assert set(ARCHITECTURES) == {"seed_cnn", "mini_xception", "vgg_fer"}
+    assert set(ARCHITECTURES) == {"seed_cnn", "mini_xception", "vgg_fer", "vgg_compact"}
     for name, spec in ARCHITECTURES.items():
         assert spec.name == name
         assert spec.epochs > 0 and spec.batch_size > 0 and 0 < spec.learning_rate < 1
@@ -101,9 +102,18 @@ def test_listing_architectures_does_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "from fer_core.architectures import ARCHITECTURES, get_spec\n"
-        "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 3\n"
+        "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 4\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_vgg_compact_is_vgg_fer_at_half_width() -> None:
+    full, half = build_model("vgg_fer"), build_model("vgg_compact")
+    convs = [layer.name for layer in full.layers if layer.name.endswith(("_conv1", "_conv2"))]
+    assert convs == [layer.name for layer in half.layers if layer.name.endswith(("_conv1", "_conv2"))]
+    for name in convs:
+        assert half.get_layer(name).filters * 2 == full.get_layer(name).filters
+    assert half.get_layer("fc").units * 2 == full.get_layer("fc").units

@@ -55,6 +55,7 @@ def test_config_defaults_roundtrip_and_recommended() -> None:
         ({"validation": "0.9"}, "validation"),
         ({"validation": "train"}, "validation"),
         ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
         ({"augment": "yes"}, "augment"),
         ({"max_train_images": 3}, "max_train_images"),
     ],
@@ -62,6 +63,26 @@ def test_config_defaults_roundtrip_and_recommended() -> None:
 def test_config_rejects_bad_values(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(**fields)
+
+
+def test_cosine_lr_decays_from_base_to_a_hundredth() -> None:
+    from fer_core.training import cosine_lr
+
+    lrs = [cosine_lr(e, base=0.1, epochs=5) for e in range(5)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.001)
+    assert lrs[2] == pytest.approx((0.1 + 0.001) / 2)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert cosine_lr(0, base=0.1, epochs=1) == pytest.approx(0.1)  # one epoch: no decay, no division by 0
+
+
+def test_cosine_schedule_sets_each_epochs_learning_rate(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "m")
+    config = TrainConfig(**{**QUICK, "epochs": 3, "learning_rate": 0.02, "lr_schedule": "cosine",
+                            "reduce_lr_patience": 2})
+    run_id = train(tiny_dataset(120, 28), config, store=store)
+    lrs = [e["lr"] for e in store.read_events(run_id) if e["event"] == "epoch"]
+    assert lrs == pytest.approx([0.02, 0.0101, 0.0002], rel=1e-4)
+    assert store.read_meta(run_id)["params"]["lr_schedule"] == "cosine"
 
 
 def test_from_dict_rejects_unknown_keys() -> None:
