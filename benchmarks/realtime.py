@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     try:
         from fer_core.architectures import build_model
 
-        names = ["mini_xception"] if args.quick else ["mini_xception", "seed_cnn", "vgg_fer"]
+        names = ["mini_xception"] if args.quick else ["mini_xception", "vgg_compact", "seed_cnn", "vgg_fer"]
         for name in names:
             models[name] = build_model(name, seed=0)
     except ImportError:
