@@ -20,7 +20,7 @@ import pytest
 from fer_core import jobs
 from fer_core.store import ModelStore
 from tests.browser.conftest import StreamlitServer, face_image_bgr
-from tests.browser.test_pages import goto, set_number, start_webcam
+from tests.browser.test_pages import goto, start_training, start_webcam
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,12 +53,7 @@ def test_one_session_trains_while_another_predicts_and_a_third_is_told_it_is_run
         c.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
         assert c.get_by_role("button", name="Train", exact=True).is_enabled()
 
-        goto(a, server, "train")
-        a.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
-        for name, value in (("Epochs", "40"), ("Max training images (0 = all)", "600"), ("Early-stopping patience", "0")):
-            set_number(a, name, value)
-        a.wait_for_timeout(500)
-        a.get_by_role("button", name="Train", exact=True).click()
+        start_training(a, server, 40, settle_ms=500)
         a.get_by_text("Training now").wait_for(timeout=120_000)
         running = jobs.running_job(store)
         assert running is not None

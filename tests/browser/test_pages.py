@@ -78,6 +78,16 @@ def goto(page, server, path: str = "") -> None:
     page.wait_for_selector("[data-testid='stAppViewContainer']")
 
 
+def start_training(page, server, epochs: int, settle_ms: int = 800) -> None:
+    """Open the Train page, set a short demo run (600 images, no early stopping) and press Train."""
+    goto(page, server, "train")
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
+    for name, value in (("Epochs", str(epochs)), ("Max training images (0 = all)", "600"), ("Early-stopping patience", "0")):
+        set_number(page, name, value)
+    page.wait_for_timeout(settle_ms)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
 def start_webcam(page, server, min_seconds: float):
     """Open the Webcam page, press START in the webrtc iframe and wait until the returned video
     has played `min_seconds`; returns the iframe's frame."""
@@ -143,12 +153,7 @@ def test_predict_page_boxes_and_labels_a_real_face(page, server, tmp_path):
 
 
 def test_train_page_shows_live_epochs(page, server):
-    goto(page, server, "train")
-    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
-    for name, value in (("Epochs", "6"), ("Max training images (0 = all)", "600"), ("Early-stopping patience", "0")):
-        set_number(page, name, value)
-    page.wait_for_timeout(800)
-    page.get_by_role("button", name="Train", exact=True).click()
+    start_training(page, server, 6)
     # live: "Epoch n of 6" with points on the curves while the job runs
     page.get_by_text(re.compile(r"Epoch [1-4] of 6")).first.wait_for(timeout=240_000)
     page.wait_for_function(
