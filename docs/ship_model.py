@@ -55,6 +55,9 @@ def ship(run_dir: Path, name: str, default: bool, command: str | None, hardware:
         },
     )
     atomic_write_json(dest / "meta.json", meta)
+    evaluation = json.loads((dest / "evaluation_test.json").read_text())
+    evaluation["run_id"] = name
+    atomic_write_json(dest / "evaluation_test.json", evaluation)
     if default:
         for other in MODELS.glob("*/meta.json"):
             if other.parent == dest:
