@@ -1,6 +1,6 @@
 """Copy a finished, evaluated run into models/<name>/ as a shipped model (a maintainer's tool).
 
-    .venv/bin/python docs/ship_model.py RUN_DIR NAME [--default] [--command "..."] [--hardware "..."]
+    .venv/bin/python docs/ship_model.py RUN_DIR NAME --command "..." --hardware "..." [--default]
 
 RUN_DIR is a run folder of any model store (it must hold model.keras, meta.json and the
 PublicTest evaluation written by `python -m fer_core evaluate`). The copy keeps model.keras,
@@ -27,7 +27,7 @@ KEEP = ("model.keras", "events.jsonl", "evaluation_test.json")
 MAX_BYTES = 25 * 2**20
 
 
-def ship(run_dir: Path, name: str, default: bool, command: str | None, hardware: str | None) -> Path:
+def ship(run_dir: Path, name: str, default: bool, command: str, hardware: str) -> Path:
     meta = json.loads((run_dir / "meta.json").read_text())
     if meta.get("status") not in ("finished", "stopped"):
         raise SystemExit(f"{run_dir.name} is {meta.get('status')}: ship a finished or stopped run")
@@ -42,16 +42,14 @@ def ship(run_dir: Path, name: str, default: bool, command: str | None, hardware:
     for f in KEEP:
         if (run_dir / f).exists():
             shutil.copy2(run_dir / f, dest / f)
-    params = meta.get("params") or {}
     meta.update(
         run_id=name,
         name=f"{meta.get('architecture')} on FER-2013 (shipped)",
         shipped={
             "default": default,
             "trained_from_run": run_dir.name,
-            "command": command or "python -m fer_core train " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in params.items() if v not in (None, False)),
-            "hardware": hardware or "",
+            "command": command,
+            "hardware": hardware,
         },
     )
     atomic_write_json(dest / "meta.json", meta)
@@ -74,8 +72,8 @@ def main() -> int:
     p.add_argument("run_dir", type=Path)
     p.add_argument("name")
     p.add_argument("--default", action="store_true")
-    p.add_argument("--command")
-    p.add_argument("--hardware")
+    p.add_argument("--command", required=True, help="the `python -m fer_core train ...` command that made the run")
+    p.add_argument("--hardware", required=True, help="where it was trained, e.g. '2-core x86-64 CPU, TensorFlow 2.21 CPU'")
     a = p.parse_args()
     dest = ship(a.run_dir, a.name, a.default, a.command, a.hardware)
     print(f"shipped {a.run_dir.name} as {dest.relative_to(ROOT)}")

@@ -102,15 +102,15 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         title="VGG-compact (CPU-trainable)",
         description=(
             "The VGG-FER design at half the width: 4 stages of 32-64-128-256 filters, BatchNorm "
-            "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 4x faster to train "
-            "than VGG-FER (about 200 images/s, 2 minutes per FER-2013 epoch on a 2-core CPU), "
-            "so it can be trained fully on a laptop; best with SGD + Nesterov, a cosine "
-            "schedule, random erasing and label smoothing."
+            "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 3.5x faster to train "
+            "than VGG-FER (about 2.5 minutes per FER-2013 epoch on a 2-core CPU), so it can be "
+            "trained fully on a laptop: 64% on FER-2013 test after 34 epochs of Adam with a "
+            "cosine schedule, random erasing and label smoothing (SGD at 0.03 did not start learning)."
         ),
-        epochs=40,
-        batch_size=64,
-        learning_rate=2e-2,
-        optimizer="sgd",
+        epochs=34,
+        batch_size=128,
+        learning_rate=1e-3,
+        optimizer="adam",
     ),
 }
 
