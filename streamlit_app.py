@@ -1,7 +1,8 @@
 """fer-studio: train, evaluate and use facial-emotion-recognition models (FER-2013).
 
 Run with `streamlit run streamlit_app.py`. This file only sets up the navigation; each page
-lives in app_pages/ and the logic in fer_core. Nothing here imports TensorFlow.
+lives in app_pages/ and the logic in fer_core. Nothing here imports TensorFlow (the default model is
+preloaded in a background thread once the first page is drawn: ui/warmup.py).
 
 The folder is deliberately not called `pages/`: with a `pages/` folder next to this script,
 Streamlit 1.67 serves a deep link or reload of /predict as a stand-alone v1 page (its own
@@ -10,6 +11,7 @@ sidebar, no set_page_config from here) instead of going through st.navigation.
 
 import streamlit as st
 
+from ui.warmup import model_status, start_default_preload
 from ui.webcam import preload_webrtc_native
 
 # Must run before anything imports TensorFlow (see ui/webcam.py: TF then libsrtp segfaults).
@@ -29,5 +31,12 @@ PAGES = [
 
 nav = st.navigation(PAGES)
 with st.sidebar:
+    model_status()  # "Loading the model…" until the background preload is done, then "Model ready"
     st.caption("fer-studio · facial emotion recognition on FER-2013 (48×48 grayscale, 7 emotions)")
-nav.run()
+try:
+    nav.run()
+finally:
+    # After the page is drawn (also when it ended with st.stop / st.rerun): load the default model
+    # and the face detector in a background thread, once per server process, so the first
+    # prediction does not wait for TensorFlow. The page's first render never does.
+    start_default_preload()

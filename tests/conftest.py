@@ -17,6 +17,9 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Never touch the user's models/ or ~/.cache from a test."""
     monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
     monkeypatch.setenv("FER_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    # No background model preload in AppTest runs (it would load every test's model in this
+    # process); tests of the preload turn it on, browser servers get the app's default (on).
+    monkeypatch.setenv("FER_PRELOAD", "0")
 
 
 _CACHE: Path | None = None

@@ -1,7 +1,7 @@
 """Small Streamlit helpers shared by the pages: errors, the chosen dataset, the model store.
 
 Nothing here imports TensorFlow at module level; heavy imports happen inside functions
-that need them (and are cached with st.cache_resource).
+that need them (loaded classifiers are cached process-wide in CLASSIFIERS).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import streamlit as st
 
 from fer_core.errors import FerError
 from fer_core.paths import models_dir, shared_fer2013_zip
+from fer_core.warmup import LoadCache
 
 if TYPE_CHECKING:  # pragma: no cover
     from fer_core.store import ModelStore, RunInfo
@@ -267,24 +268,23 @@ QUICK_CONFIG = {"architecture": "mini_xception", "epochs": 8, "batch_size": 64, 
                 "name": "quick demo model"}
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
-def _classifier_cached(root: str, run_id: str, stamp: str):
-    from fer_core.classifier import EmotionClassifier
-
-    return EmotionClassifier.from_store(get_store(), run_id)
+# Loaded classifiers, shared by every session of this server process and filled ahead of need
+# by the background preload of the default model (ui/warmup.py). A page asking for a model that
+# is still loading joins that load instead of starting a second one.
+CLASSIFIERS = LoadCache(max_entries=3)
 
 
 def load_classifier(run: RunInfo):
     """The EmotionClassifier for a run (cached; reloaded when its model file or meta.json changes)."""
-    stamps = []
-    for path in (run.model_path, run.path / "meta.json"):  # meta: label order / scaling can change
-        try:
-            st_ = path.stat()
-            stamps.append(f"{st_.st_mtime_ns}-{st_.st_size}")
-        except OSError:
-            stamps.append("missing")
-    stamp = "/".join(stamps)
-    return _classifier_cached(str(get_store().root), run.run_id, stamp)
+    from fer_core.warmup import classifier_key
+    from fer_core.warmup import load_classifier as _load
+
+    store = get_store()
+    key = classifier_key(store.root, run)
+    if CLASSIFIERS.is_ready(key):
+        return CLASSIFIERS.get(key, lambda: _load(store, run.run_id))
+    with st.spinner("Loading the model…"):
+        return CLASSIFIERS.get(key, lambda: _load(store, run.run_id))
 
 
 def model_and_detector(model_key: str, detector_key: str) -> tuple[RunInfo | None, str]:
