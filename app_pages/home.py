@@ -58,14 +58,15 @@ with right:
 
 st.divider()
 st.subheader("Pages")
-cols = st.columns(5)
 LINKS = [
     ("app_pages/dataset.py", "Dataset explorer", ":material/photo_library:", "Load FER-2013 (zip, folder, CSV) or the demo set; class balance, duplicates, sample faces."),
     ("app_pages/train.py", "Train", ":material/model_training:", "Pick an architecture and hyper-parameters; watch live loss and accuracy; stop any time."),
     ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "Accuracy, per-class report, interactive confusion matrix, ROC curves; compare two runs."),
     ("app_pages/predict.py", "Predict", ":material/image_search:", "Drop photos: every face boxed and labelled, probabilities per face, CSV export."),
     ("app_pages/webcam.py", "Webcam", ":material/videocam:", "Live emotion recognition on your camera, or a snapshot."),
+    ("app_pages/models.py", "Models", ":material/deployed_code:", "Import a .keras / .h5 model trained elsewhere; export as .keras, .h5 or TFLite."),
 ]
+cols = st.columns(len(LINKS))
 for col, (path, label, icon, text) in zip(cols, LINKS):
     with col:
         st.page_link(path, label=label, icon=icon)

@@ -1,12 +1,17 @@
 """Real-browser fixtures: a `streamlit run` server on a free port and Debian's Chromium.
 
 Everything here is skipped cleanly when /usr/bin/chromium is missing (an error under CI=true,
-where .ci/run installs it). The server gets its own model store with one tiny model trained on
-the demo set (via the CLI, so this pytest process never imports TensorFlow for it).
+where .ci/run installs it). Two servers, each with its own model store:
+
+- `server`: one tiny model trained on the demo set ("browser test model", via the CLI, so this
+  pytest process never imports TensorFlow for it), for tests that need a run of their own;
+- `shipped_server`: a copy of the repo's shipped models only, so the pages show the shipped
+  default model as a new user sees it. The README's screenshots are taken on it (`shot_page`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -71,9 +76,25 @@ def write_y4m(path: Path, frame_bgr: np.ndarray, frames: int = 30, fps: int = 30
     return path
 
 
+def copy_shipped_models(dest: Path) -> dict:
+    """Copy the repo's shipped models (meta.json has "shipped") into `dest`; returns the default's meta."""
+    default = None
+    for meta_path in sorted((ROOT / "models").glob("*/meta.json")):
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("shipped"):
+            continue
+        shutil.copytree(meta_path.parent, dest / meta_path.parent.name,
+                        ignore=shutil.ignore_patterns(".meta.lock"))
+        if meta["shipped"].get("default"):
+            default = meta
+    assert default is not None, "no shipped default model under models/"
+    return default
+
+
 class StreamlitServer:
-    def __init__(self, models_dir: Path, cache_dir: Path, log_path: Path) -> None:
+    def __init__(self, models_dir: Path, cache_dir: Path, log_path: Path, extra_env: dict | None = None) -> None:
         self.models_dir, self.cache_dir, self.log_path = models_dir, cache_dir, log_path
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -84,6 +105,8 @@ class StreamlitServer:
         env = {**os.environ, "FER_MODELS_DIR": str(self.models_dir), "FER_CACHE_DIR": str(self.cache_dir),
                "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
         env.pop("FER_RTC_CONFIGURATION", None)
+        env.pop("FER_PRELOAD", None)  # the app's default: the default model is preloaded at start
+        env.update(self.extra_env)
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
                "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -141,15 +164,45 @@ def train_tiny_model(models_dir: Path, cache_dir: Path, epochs: int = 2) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser_env(tmp_path_factory: pytest.TempPathFactory):
+def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The y4m Chromium's fake camera plays: the astronaut's face, looped."""
+    _require_chromium()
+    return write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m", face_crop_320x240())
+
+
+@pytest.fixture(scope="session")
+def browser_env(tmp_path_factory: pytest.TempPathFactory, fake_camera):
     _require_chromium()
     base = tmp_path_factory.mktemp("browser")
     env = {"models": base / "models", "cache": base / "cache", "base": base}
     env["models"].mkdir()
     env["cache"].mkdir()
     env["run_id"] = train_tiny_model(env["models"], env["cache"])
-    env["y4m"] = write_y4m(base / "face.y4m", face_crop_320x240())
+    env["y4m"] = fake_camera
     return env
+
+
+@pytest.fixture(scope="session")
+def shipped_env(tmp_path_factory: pytest.TempPathFactory):
+    """A model store holding only the repo's shipped models (a copy: tests may train or import into it)."""
+    _require_chromium()
+    base = tmp_path_factory.mktemp("shipped")
+    env = {"models": base / "models", "cache": base / "cache", "base": base}
+    env["models"].mkdir()
+    env["cache"].mkdir()
+    env["default_meta"] = copy_shipped_models(env["models"])
+    env["default_name"] = env["default_meta"].get("name") or env["default_meta"]["run_id"]
+    return env
+
+
+@pytest.fixture(scope="session")
+def shipped_server(shipped_env):
+    srv = StreamlitServer(shipped_env["models"], shipped_env["cache"], shipped_env["base"] / "streamlit.log").start()
+    try:
+        srv.wait_healthy()
+        yield srv
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -163,13 +216,13 @@ def server(browser_env):
 
 
 @pytest.fixture(scope="session")
-def browser(browser_env):
+def browser(fake_camera):
     from playwright.sync_api import sync_playwright
 
     args = [
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={browser_env['y4m']}",
+        f"--use-file-for-fake-video-capture={fake_camera}",
         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
     ]
     with sync_playwright() as pw:
@@ -189,6 +242,17 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def page(request, browser, server, tmp_path_factory):
+    """A page on the server with the test model."""
+    yield from _page(request, browser, server, tmp_path_factory)
+
+
+@pytest.fixture
+def shot_page(request, browser, shipped_server, tmp_path_factory):
+    """A page on the server with the shipped models (the README's screenshots)."""
+    yield from _page(request, browser, shipped_server, tmp_path_factory)
+
+
+def _page(request, browser, server, tmp_path_factory):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
     pg = ctx.new_page()
     pg.set_default_timeout(60_000)
@@ -225,3 +289,28 @@ def wait_app_idle(page, timeout_ms: int = 60_000) -> None:
             if not page.locator("[data-testid='stStatusWidget']").count():
                 return
         page.wait_for_timeout(250)
+
+
+def wait_model_ready(page, timeout_ms: int = 300_000) -> None:
+    """Wait until the sidebar says the default model is preloaded ("Model ready")."""
+    page.locator("[data-testid='stSidebar']").get_by_text("Model ready").wait_for(timeout=timeout_ms)
+
+
+# Records whether a text ever appears in the page (a spinner can come and go between two polls).
+WATCH_TEXT_JS = """
+(text) => {
+  window.__seen = window.__seen || {};
+  window.__seen[text] = false;
+  const check = () => { if (document.body && document.body.innerText.includes(text)) window.__seen[text] = true; };
+  new MutationObserver(check).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+  check();
+}
+"""
+
+
+def watch_text(page, text: str) -> None:
+    page.evaluate(WATCH_TEXT_JS, text)
+
+
+def text_was_seen(page, text: str) -> bool:
+    return bool(page.evaluate("(t) => (window.__seen || {})[t]", text))

@@ -1,6 +1,10 @@
 """The app in a real Chromium (Playwright, sync API): first render, Predict, Train (live),
-Webcam (fake camera fed a real face), plus Dataset and Evaluate. Each test saves a screenshot
-(docs/screenshots/<page>.png for the README when FER_UPDATE_SCREENSHOTS=1)."""
+Webcam (fake camera fed a real face), plus Dataset, Evaluate and Models. Each test saves a
+screenshot (docs/screenshots/<page>.png for the README when FER_UPDATE_SCREENSHOTS=1).
+
+They run on `shipped_server`, whose store holds only the repo's shipped models: the pictures
+show what a new user gets (the shipped default model, real photos), never a test-trained model,
+and the tests check that the model the pages name is the shipped default."""
 
 from __future__ import annotations
 
@@ -11,12 +15,17 @@ import time
 import numpy as np
 import pytest
 
+from fer_core.paths import shared_fer2013_zip
 from tests.browser.conftest import (
     ROOT,
     StreamlitServer,
     face_crop_320x240,
     face_image_bgr,
     save_screenshot,
+    text_was_seen,
+    wait_app_idle,
+    wait_model_ready,
+    watch_text,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -78,6 +87,25 @@ def goto(page, server, path: str = "") -> None:
     page.wait_for_selector("[data-testid='stAppViewContainer']")
 
 
+def screenshot(page, name: str) -> None:
+    """The README's picture of a page: the sidebar says "Model ready", no toast, no tooltip."""
+    wait_model_ready(page)
+    page.mouse.move(5, 5)
+    page.locator("[data-testid='stToast']").first.wait_for(state="detached", timeout=30_000)
+    page.wait_for_timeout(300)
+    save_screenshot(page, name)
+
+
+def chosen_model(page) -> str:
+    """The value of the page's first selectbox (the model picker on Predict and Webcam)."""
+    return page.locator("[data-testid='stSelectbox'] input[role='combobox']").first.input_value()
+
+
+def open_from_sidebar(page, name: str) -> None:
+    """Go to a page through the sidebar (same session: the chosen dataset is kept)."""
+    page.locator("[data-testid='stSidebar']").get_by_role("link", name=name).click()
+
+
 def start_training(page, server, epochs: int, settle_ms: int = 800) -> None:
     """Open the Train page, set a short demo run (600 images, no early stopping) and press Train."""
     goto(page, server, "train")
@@ -103,9 +131,10 @@ def start_webcam(page, server, min_seconds: float):
     return frame
 
 
-def test_home_first_render_time(browser, browser_env, tmp_path):
-    """`streamlit run` until the home page's title is visible in Chromium (cold server)."""
-    srv = StreamlitServer(browser_env["models"], browser_env["cache"], tmp_path / "cold.log")
+def test_home_first_render_time(browser, shipped_env, tmp_path):
+    """`streamlit run` until the home page's title is visible in Chromium (cold server); then the
+    sidebar reports the default model preloaded in the background, and Home names it."""
+    srv = StreamlitServer(shipped_env["models"], shipped_env["cache"], tmp_path / "cold.log")
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     t0 = time.monotonic()
@@ -122,37 +151,54 @@ def test_home_first_render_time(browser, browser_env, tmp_path):
         page.get_by_role("heading", name="fer-studio").wait_for(state="visible", timeout=60_000)
         elapsed = time.monotonic() - t0
         page.get_by_text("Pages").first.wait_for(state="visible")
-        save_screenshot(page, "home")
+        wait_model_ready(page)
+        ready = time.monotonic() - t0
+        sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+        assert shipped_env["default_name"] in sidebar, sidebar
+        assert shipped_env["default_name"] in page.locator("[data-testid='stMain']").inner_text()
+        screenshot(page, "home")
     finally:
         ctx.close()
         srv.stop()
-    print(f"\nfirst render of the home page: {elapsed:.2f} s after `streamlit run`")
+    print(f"\nfirst render of the home page: {elapsed:.2f} s after `streamlit run`; model ready after {ready:.1f} s")
     (tmp_path / "first_render.json").write_text(json.dumps({"seconds": elapsed}))
     assert elapsed < 60
 
 
-def test_predict_page_boxes_and_labels_a_real_face(page, server, tmp_path):
+def test_predict_page_boxes_and_labels_a_real_face(shot_page, shipped_server, shipped_env, tmp_path):
+    """The shipped default model, preloaded: the first photo is labelled without "Loading the model"."""
     import cv2
 
+    page, server = shot_page, shipped_server
     photo = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(photo), face_image_bgr(), [cv2.IMWRITE_JPEG_QUALITY, 92])
     goto(page, server, "predict")
     page.get_by_text("Drop images here").wait_for()
+    wait_model_ready(page)
+    assert chosen_model(page).startswith(shipped_env["default_name"]), chosen_model(page)
+    watch_text(page, "Loading the model")
+    t0 = time.monotonic()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
     page.get_by_text("1 face", exact=False).first.wait_for(timeout=120_000)
+    page.locator("[data-testid='stImageCaption']").filter(has_text="%").first.wait_for()
+    seconds = time.monotonic() - t0
+    assert not text_was_seen(page, "Loading the model"), "the preloaded model was loaded again"
     img = page.locator("[data-testid='stImage'] img").first
     img.wait_for()
     page.wait_for_function("() => { const i = document.querySelector(\"[data-testid='stImage'] img\"); return i && i.complete && i.naturalWidth > 0; }")
     caption = page.locator("[data-testid='stImageCaption']").first.inner_text()
     assert "1 face" in caption and "%" in caption
+    assert "happy" in caption, caption  # the shipped model on a smiling astronaut
+    print(f"\nfirst prediction after 'Model ready': {seconds:.2f} s ({caption})")
     shown = page.evaluate(COUNT_COLOUR_PIXELS_JS, ["[data-testid='stImage'] img", EMOTION_RGB, 8])
     original = colour_pixels(cv2.cvtColor(face_image_bgr(), cv2.COLOR_BGR2RGB), 8)
     assert shown.get("hits", 0) > original + 300, (shown, original)  # the box and label are drawn
     page.locator("[data-testid='stPlotlyChart']").first.wait_for()
-    save_screenshot(page, "predict")
+    screenshot(page, "predict")
 
 
-def test_train_page_shows_live_epochs(page, server):
+def test_train_page_shows_live_epochs(shot_page, shipped_server):
+    page, server = shot_page, shipped_server
     start_training(page, server, 6)
     # live: "Epoch n of 6" with points on the curves while the job runs
     page.get_by_text(re.compile(r"Epoch [1-4] of 6")).first.wait_for(timeout=240_000)
@@ -172,14 +218,16 @@ def test_train_page_shows_live_epochs(page, server):
         timeout=240_000)
     page.mouse.move(5, 5)
     running = page.get_by_role("button", name="Stop training").is_visible()  # shown only while it runs
-    save_screenshot(page, "train")
+    screenshot(page, "train")
     assert running, "the run should still be running while epochs appear"
     page.get_by_role("button", name="Stop training").click()
     page.get_by_text("stopped").or_(page.get_by_text("finished")).first.wait_for(timeout=240_000)
 
 
-def test_webcam_overlay_on_returned_video(page, server):
+def test_webcam_overlay_on_returned_video(shot_page, shipped_server, shipped_env):
+    page, server = shot_page, shipped_server
     frame = start_webcam(page, server, 0.5)
+    assert chosen_model(page).startswith(shipped_env["default_name"]), chosen_model(page)
     import cv2
 
     original = colour_pixels(cv2.cvtColor(face_crop_320x240(), cv2.COLOR_BGR2RGB), 30)
@@ -193,27 +241,66 @@ def test_webcam_overlay_on_returned_video(page, server):
             break
         page.wait_for_timeout(500)
     page.wait_for_timeout(1500)  # let the FPS metrics tick
-    save_screenshot(page, "webcam")
+    screenshot(page, "webcam")
     assert best.get("hits", 0) > original + 150, (best, original)
     frame.get_by_role("button", name="STOP").click()
 
 
-def test_dataset_page(page, server):
+def choose_shared_fer2013(page) -> None:
+    """On the Dataset page: switch to the team's FER-2013 copy and wait until it is loaded."""
+    page.get_by_text("FER-2013 (team copy)", exact=True).click()
+    page.wait_for_function(  # the loaded dataset's caption (the demo set's tabs stay up while it decodes)
+        "() => { const m = document.querySelector(\"[data-testid='stMain']\"); "
+        "return m && m.innerText.includes('Dataset fer2013.zip') && !m.innerText.includes('Decoding images'); }",
+        timeout=600_000)
+    wait_app_idle(page)
+
+
+def test_dataset_page(shot_page, shipped_server):
+    """The demo set first; with the team's FER-2013 copy present, real faces for the screenshot."""
+    page, server = shot_page, shipped_server
     goto(page, server, "dataset")
+    wait_model_ready(page)  # its rerun of the page would bring back the first tab
     page.get_by_text("synthetic demo set", exact=False).first.wait_for(timeout=120_000)
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(state="attached")
     page.get_by_role("tab", name="Samples").click()
     page.locator("[data-testid='stImage']").first.wait_for()
-    save_screenshot(page, "dataset")
+    if shared_fer2013_zip() is not None:
+        choose_shared_fer2013(page)
+        wait_app_idle(page)
+        for _ in range(3):  # a click during a rerun can be lost
+            page.get_by_role("tab", name="Samples").click()
+            try:
+                page.locator("[data-testid='stImage']:visible").first.wait_for(timeout=20_000)
+                break
+            except Exception:  # noqa: BLE001
+                wait_app_idle(page)
+        page.locator("[data-testid='stImage']:visible").first.wait_for()
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert "Dataset fer2013.zip" in main and "synthetic demo set" not in main, main[:1500]
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(500)
+    screenshot(page, "dataset")
 
 
-def test_evaluate_page(page, server, browser_env):
-    goto(page, server, "evaluate")
+def test_evaluate_page(shot_page, shipped_server, shipped_env):
+    """The shipped default model's evaluation (on the team's FER-2013 copy when present: its
+    saved PublicTest evaluation; else evaluated on the demo set), and a confusion-matrix cell."""
+    page, server = shot_page, shipped_server
+    if shared_fer2013_zip() is not None:
+        goto(page, server, "dataset")
+        page.get_by_text("synthetic demo set", exact=False).first.wait_for(timeout=120_000)
+        choose_shared_fer2013(page)
+        open_from_sidebar(page, "Evaluate")
+    else:
+        goto(page, server, "evaluate")
     page.get_by_role("button", name="Evaluate", exact=True).or_(page.get_by_text("Confusion matrix", exact=True)).first.wait_for(timeout=120_000)
     button = page.get_by_role("button", name="Evaluate", exact=True)
     if button.count():
         button.first.click()
     page.get_by_text("Confusion matrix", exact=True).wait_for(timeout=180_000)
+    main = page.locator("[data-testid='stMain']")
+    assert main.get_by_role("heading", name=shipped_env["default_name"]).count(), main.inner_text()[:2000]
     # clicking a cell of the confusion matrix selects it (plotly on_select): true happy, predicted angry
     chart = page.locator("[data-testid='stPlotlyChart']").filter(has_text="Confusion matrix").first
     chart.scroll_into_view_if_needed()
@@ -226,22 +313,24 @@ def test_evaluate_page(page, server, browser_env):
     page.mouse.move(5, 5)  # no tooltip in the screenshot
     page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
-    save_screenshot(page, "evaluate")
+    screenshot(page, "evaluate")
 
 
-def test_models_page_imports_a_dropped_h5(page, server, browser_env, tmp_path):
-    """Drop a legacy .h5 (exported from the server's own run with the CLI) onto the Models page and import it."""
+def test_models_page_imports_a_dropped_h5(shot_page, shipped_server, shipped_env, tmp_path):
+    """Drop a legacy .h5 (the shipped compact model, exported with the CLI) onto the Models page and import it."""
     import os
     import shutil
     import subprocess
     import sys
 
+    page, server, browser_env = shot_page, shipped_server, shipped_env
+    run_id = "mini_xception-fer2013"
     env = {**os.environ, "FER_MODELS_DIR": str(browser_env["models"]), "FER_CACHE_DIR": str(browser_env["cache"]),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run([sys.executable, "-m", "fer_core", "export", browser_env["run_id"], "--format", "h5",
+    out = subprocess.run([sys.executable, "-m", "fer_core", "export", run_id, "--format", "h5",
                           "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    h5 = tmp_path / f"{browser_env['run_id']}.h5"
+    h5 = tmp_path / f"{run_id}.h5"
     dropped = tmp_path / "my_fer_model.h5"
     h5.rename(dropped)
     before = {p.name for p in browser_env["models"].iterdir()}
@@ -257,7 +346,7 @@ def test_models_page_imports_a_dropped_h5(page, server, browser_env, tmp_path):
         meta = json.loads((browser_env["models"] / next(iter(new)) / "meta.json").read_text())
         assert meta["status"] == "finished" and meta["input_shape"] == [48, 48, 1]
         page.mouse.move(5, 5)
-        save_screenshot(page, "models")
+        screenshot(page, "models")
     finally:  # leave the server's store as the other tests expect it
         for name in new:
             shutil.rmtree(browser_env["models"] / name, ignore_errors=True)
