@@ -76,7 +76,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     from fer_core.labels import FER_LABELS
 
-    ds = _load_dataset(args.source, not args.no_progress, use_cache=not args.no_cache)
+    ds = _load_dataset(args.source, args.progress_bars, use_cache=not args.no_cache)
     con = _console()
     title = ds.name + ("  [synthetic]" if ds.synthetic else "")
     table = Table(title=title)
@@ -104,8 +104,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- train
 
 
-def _keras_progress_callback(enabled: bool) -> list[Any]:
-    """A Keras callback showing one tqdm bar per epoch (batches) with loss/accuracy."""
+def _keras_progress_callback(enabled: bool, bars: bool = True) -> list[Any]:
+    """A Keras callback printing a line per epoch, and with `bars` a tqdm bar of its batches."""
     if not enabled:
         return []
     import keras
@@ -121,6 +121,8 @@ def _keras_progress_callback(enabled: bool) -> list[Any]:
             self.epochs = int(self.params.get("epochs") or 0)
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if not bars:
+                return
             self.bar = tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}/{self.epochs}",
                             unit="batch", file=sys.stderr, leave=False)
 
@@ -164,7 +166,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         "random_erasing": args.random_erasing, "class_weights": args.class_weights,
         "validation": args.val, "early_stopping_patience": args.patience,
         "label_smoothing": args.label_smoothing, "lr_schedule": args.lr_schedule, "seed": args.seed, "name": args.name,
-        "max_train_images": args.max_train_images,
+        "max_train_images": args.max_train_images, "precision": args.precision,
+        "warmup_epochs": args.warmup_epochs, "weight_decay": args.weight_decay,
     }
     data.update({k: v for k, v in cli_values.items() if v is not None})
     arch = data.get("architecture") or "mini_xception"
@@ -176,13 +179,45 @@ def _train_config(args: argparse.Namespace) -> Any:
         raise FerError(f"bad training settings: {exc}") from None
 
 
+_RESUME_CONFLICTS = ("arch", "recommended", "epochs", "batch_size", "lr", "optimizer", "augment", "random_erasing",
+                     "class_weights", "val", "patience", "label_smoothing", "lr_schedule", "seed", "name",
+                     "max_train_images", "run_id", "config_json", "precision", "warmup_epochs", "weight_decay")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """`train --resume RUN`: continue a stopped, failed or killed run with its own settings."""
+    from fer_core.store import ModelStore
+    from fer_core.training import resume, resume_check
+
+    given = [f"--{k.replace('_', '-')}" for k in _RESUME_CONFLICTS
+             if getattr(args, k, None) is not None and not (k == "recommended" and not args.recommended)]
+    if given:
+        raise FerError(f"--resume continues the run with the settings it was started with; drop {', '.join(given)}")
+    store = ModelStore()
+    store.check_not_training()
+    resume_check(store, args.resume)  # finished / no checkpoint: say so before loading any data
+    ds = _load_dataset(args.data, args.progress_bars)
+    con = _console()
+    try:
+        run_id = resume(
+            ds, args.resume, store=store,
+            callbacks=_keras_progress_callback(not args.no_progress, args.progress_bars),
+            on_start=lambda rid: con.print(f"resuming run {rid} in {store.root}"),
+        )
+    except KeyboardInterrupt:
+        return 130
+    return _report_run(args, store, run_id, ds, con)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from fer_core.store import ModelStore
 
+    if args.resume:
+        return cmd_resume(args)
     config = _train_config(args)
     store = ModelStore()
     store.check_not_training()
-    ds = _load_dataset(args.data, not args.no_progress)
+    ds = _load_dataset(args.data, args.progress_bars)
 
     from fer_core.training import build_run_meta, train
 
@@ -193,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         run_id = train(
             ds, config, store=store, run_id=run_id,
-            callbacks=_keras_progress_callback(not args.no_progress),
+            callbacks=_keras_progress_callback(not args.no_progress, args.progress_bars),
             on_start=lambda rid: con.print(f"training run {rid} ({config.architecture}) in {store.root}"),
         )
     except TrainingBusyError:
@@ -202,6 +237,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     except KeyboardInterrupt:
         return 130
+    return _report_run(args, store, run_id, ds, con)
+
+
+def _report_run(args: argparse.Namespace, store: Any, run_id: str, ds: Any, con: Any) -> int:
+    """Print how a run ended (and evaluate it with --evaluate); exit status 0 unless it failed."""
     info = store.get(run_id)
     metrics = info.metrics
     con.print(
@@ -261,7 +301,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     store = ModelStore()
     run = resolve_run(store, args.run)
-    ds = _load_dataset(args.data, not args.no_progress)
+    ds = _load_dataset(args.data, args.progress_bars)
     if args.split not in ds.splits:
         raise FerError(f"the dataset has no {args.split!r} split (it has: {', '.join(ds.splits)})")
     result = evaluate_run(store, run.run_id, ds, split=args.split, tta=args.tta)
@@ -322,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+        sp.add_argument("--no-progress", action="store_true",
+                        help="no progress output (bars are drawn only when stderr is a terminal)")
 
     d = sub.add_parser("data", help="load a dataset and print its class table and data problems")
     d.add_argument("source", help="'demo', a Kaggle image-folder zip, its extracted folder, or fer2013.csv")
@@ -347,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float)
     t.add_argument("--lr-schedule", choices=["plateau", "cosine"],
                    help="plateau: halve the rate when val_loss stalls (default); cosine: decay over --epochs")
+    t.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: 1e-4 for adamw, 0 otherwise)")
+    t.add_argument("--warmup-epochs", type=int, help="cosine schedule: linear warm-up epochs (default 0)")
+    t.add_argument("--precision", choices=["float32", "bf16"],
+                   help="bf16: bfloat16 compute, float32 weights (default where the CPU or GPU runs it natively)")
+    t.add_argument("--resume", metavar="RUN",
+                   help="continue a stopped, failed or killed run from its last complete epoch (same --data)")
     t.add_argument("--seed", type=int)
     t.add_argument("--name", help="a name for the run")
     t.add_argument("--max-train-images", type=int, help="use a stratified subset of train (quick runs)")
@@ -387,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    # Progress bars redraw many times a second: on a terminal that is one line, in a pipe or a
+    # log file it is hundreds. Without a terminal, print per-epoch lines at most.
+    args.progress_bars = not getattr(args, "no_progress", True) and sys.stderr.isatty()
     try:
         return int(args.func(args) or 0)
     except TrainingBusyError as exc:

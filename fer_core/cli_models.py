@@ -75,7 +75,7 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"{meta['preprocessing']['color']}, scaling {meta['preprocessing']['scale']}, "
               f"labels {', '.join(meta['labels'])} ({meta['label_order']}), {meta['num_params']:,} parameters")
     if args.check:
-        ds = _load(args.check, not args.no_progress)
+        ds = _load(args.check, args.progress_bars)
         report = check_run_conventions(store, run.run_id, ds, args.split)
         if auto_labels or auto_scale:
             best = report["best"]
@@ -100,7 +100,7 @@ def cmd_conventions(args: argparse.Namespace) -> int:
         apply_conventions(store, run.run_id, args.labels or meta.get("labels"),
                           args.scale or (meta.get("preprocessing") or {}).get("scale", "0-1"))
         _console().print(f"run {run.run_id}: conventions updated")
-    ds = _load(args.data, not args.no_progress)
+    ds = _load(args.data, args.progress_bars)
     report = check_run_conventions(store, run.run_id, ds, args.split)
     if args.apply and not report["matches"]:
         best = report["best"]
@@ -127,7 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = ModelStore()
     run = resolve_run(store, args.run)
     formats = list(EXPORT_FORMATS) if "all" in args.format else list(dict.fromkeys(args.format))
-    ds = _load(args.check, not args.no_progress) if args.check else None
+    ds = _load(args.check, args.progress_bars) if args.check else None
     con = _console()
     table = Table(title=f"export of {run.run_id}" + (f", checked on {args.check} ({args.split})" if ds else ""))
     for col in ("format", "file", "size", "accuracy", "original", "difference", "same class"):

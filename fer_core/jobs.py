@@ -83,16 +83,37 @@ def _event_time(event: dict[str, Any]) -> float | None:
     return None
 
 
+def epoch_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's epochs, one per epoch number, in order, across resumes.
+
+    A "resume" event (from_epoch N) drops the epochs after N logged before it (a partial epoch
+    cut short by a stop, or one whose checkpoint was not complete when the process died): the
+    resumed run trains them again.
+    """
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for e in events:
+        kind = e.get("event")
+        if kind == "resume" and isinstance(e.get("from_epoch"), int):
+            by_epoch = {n: ev for n, ev in by_epoch.items() if n <= e["from_epoch"]}
+        elif kind == "epoch" and isinstance(e.get("epoch"), int):
+            by_epoch[e["epoch"]] = e
+    return [by_epoch[n] for n in sorted(by_epoch)]
+
+
 def progress(store: ModelStore, run_id: str) -> JobProgress:
-    """Where a run stands (works while it runs and after it ended)."""
+    """Where a run stands (works while it runs and after it ended, across resumes)."""
     info = store.get(run_id)
     events = store.read_events(run_id)
     params = info.meta.get("params") or {}
-    starts = [e for e in events if e.get("event") == "start"]
+    starts = [e for e in events if e.get("event") in ("start", "resume")]
     ends = [e for e in events if e.get("event") == "end"]
-    epochs = [e for e in events if e.get("event") == "epoch"]
-    started = _event_time(starts[0]) if starts else None
-    ended = _event_time(ends[-1]) if ends else None
+    epochs = epoch_events(events)
+    started = _event_time(starts[-1]) if starts else None
+    if started is not None and starts[-1].get("event") == "resume":
+        # Elapsed time counts the epochs before the resume, not the time the run lay stopped.
+        done = starts[-1].get("from_epoch") or 0
+        started -= sum(float(e.get("seconds") or 0.0) for e in epochs if e.get("epoch", 0) <= done)
+    ended = _event_time(ends[-1]) if ends and ends[-1] is events[-1] else None
     if ended is None and info.status != "running":
         ended = info.path.stat().st_mtime if info.path.exists() else None
     return JobProgress(
@@ -175,36 +196,72 @@ def start_training(
         while store.run_dir(run_id).exists():
             time.sleep(1.0)
             run_id = store.new_run_id(str(config.get("architecture") or "model"))
-        log = log_path(store, run_id)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable, "-m", "fer_core", "train",
-            "--data", str(data_source),
-            "--run-id", run_id,
-            "--config-json", json.dumps(config),
-            "--no-progress",
-        ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
-            )
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            holder = store.training_lock_holder()
-            if holder and holder.get("run_id") == run_id:
-                return run_id
-            code = proc.poll()
-            if code is not None:
-                if code == 0 and store.meta_path(run_id).is_file():
-                    return run_id  # already done (a very short training)
-                message = _error_from_log(read_log_tail(store, run_id))
-                if code == EXIT_BUSY:
-                    raise TrainingBusyError(message)
-                raise FerError(f"Training could not start: {message}")
-            time.sleep(0.1)
-        raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
+        args = ["--data", str(data_source), "--run-id", run_id, "--config-json", json.dumps(config)]
+        return _launch(store, run_id, args, wait_s, lambda: store.meta_path(run_id).is_file())
+
+
+def start_resume(data_source: str, run_id: str, store: ModelStore | None = None, wait_s: float = 120.0) -> str:
+    """Resume a stopped, failed or killed run in a subprocess (see training.resume).
+
+    Returns `run_id` once the subprocess holds the training lock; TrainingBusyError when another
+    training runs, FerError with the reason when the run cannot be resumed (finished, no or
+    damaged checkpoint, another dataset).
+    """
+    store = store or ModelStore()
+    with _launch_slot(store):
+        store.check_not_training()
+        info = store.get(run_id)
+        if info.status not in ("stopped", "failed"):
+            raise StoreError(f"Run {run_id} cannot be resumed (status: {info.status}).")
+        before = len(store.read_events(run_id))
+        args = ["--data", str(data_source), "--resume", run_id]
+        return _launch(store, run_id, args, wait_s, lambda: len(store.read_events(run_id)) > before)
+
+
+def can_resume(store: ModelStore, run_id: str) -> str | None:
+    """None when `run_id` can be resumed now, else why not (for a disabled button's help)."""
+    from fer_core.checkpoints import read_last
+
+    try:
+        info = store.get(run_id)
+        if info.status not in ("stopped", "failed"):
+            return f"the run is {info.status}"
+        if info.meta.get("imported") or info.meta.get("shipped"):
+            return "the run was not trained here"
+        if read_last(store, run_id) is None:
+            return "the run has no resume checkpoint (it ended before its first epoch, or is older)"
+    except FerError as exc:
+        return str(exc)
+    return None
+
+
+def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done: Any) -> str:
+    """Run `python -m fer_core train ARGS` detached, logging to the run's job log; return once it
+    holds the training lock for `run_id` (or ended successfully, `done()` telling it ran)."""
+    log = log_path(store, run_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "fer_core", "train", *args, "--no-progress"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        holder = store.training_lock_holder()
+        if holder and holder.get("run_id") == run_id:
+            return run_id
+        code = proc.poll()
+        if code is not None:
+            if code == 0 and done():
+                return run_id  # already done (a very short training)
+            message = _error_from_log(read_log_tail(store, run_id))
+            if code == EXIT_BUSY:
+                raise TrainingBusyError(message)
+            raise FerError(f"Training could not start: {message}")
+        time.sleep(0.1)
+    raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
 
 
 def stop_training(store: ModelStore, run_id: str, force: bool = False) -> None:

@@ -1,7 +1,8 @@
 """The Keras layer graphs behind fer_core.architectures (imports Keras: load it lazily).
 
 One builder per architecture: `(inputs, num_classes, seeds) -> outputs`; see the
-descriptions in fer_core.architectures.
+descriptions in fer_core.architectures. The output layer is float32 under any dtype policy:
+with bf16 mixed precision (fer_core.precision) the softmax and the loss stay float32.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _seed_cnn(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int |
     x = layers.Dense(256, activation="relu", kernel_initializer=_he(seeds), name="fc")(x)
     x = _dropout(0.5, seeds)(x)
     return layers.Dense(num_classes, activation="softmax", kernel_initializer=_glorot(seeds),
-                        name="predictions")(x)
+                        dtype="float32", name="predictions")(x)
 
 
 def _mini_xception(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
@@ -82,7 +83,7 @@ def _mini_xception(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[
     x = layers.Conv2D(num_classes, 3, padding="same", kernel_initializer=_glorot(seeds),
                       name="class_conv")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return layers.Activation("softmax", name="predictions")(x)
+    return layers.Activation("softmax", dtype="float32", name="predictions")(x)
 
 
 def _vgg(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None],
@@ -103,7 +104,7 @@ def _vgg(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None
     x = layers.Activation("relu", name="fc_relu")(x)
     x = _dropout(0.5, seeds)(x)
     return layers.Dense(num_classes, activation="softmax", kernel_initializer=_glorot(seeds),
-                        name="predictions")(x)
+                        dtype="float32", name="predictions")(x)
 
 
 def _vgg_fer(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:

@@ -545,12 +545,21 @@ class ModelStore:
         except OSError:
             return None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return self._read_lock_info(fd) or {"run_id": "?", "pid": None, "started": "?"}
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
+            # A killed training's main thread turns zombie before its other threads are gone and
+            # its files (this lock) are closed: wait that moment out instead of reporting it busy.
+            deadline = time.monotonic() + 3.0
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    info = self._read_lock_info(fd)
+                    pid = info.get("pid") if info else None
+                    if isinstance(pid, int) and not process_alive(pid) and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                    return info or {"run_id": "?", "pid": None, "started": "?"}
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return None
         finally:
             os.close(fd)
 
@@ -602,26 +611,38 @@ class ModelStore:
 # --------------------------------------------------------------------------- model files
 
 
-def _strip_optimizer(model: keras.Model) -> keras.Model:
-    """An uncompiled copy of `model` with the same weights (what inference needs).
+def _inference_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled float32 copy of `model` with the same weights (what inference needs).
 
-    Built from the model's layer config: `keras.models.clone_model` (Keras 3.15) also clones the
-    compile state, and the optimizer's slots would be saved with the copy (3x the file).
+    Built from the model's layer config with every mixed-precision policy made float32 (a
+    bf16-trained model keeps float32 weights, so they carry over as they are):
+    `keras.models.clone_model` (Keras 3.15) also clones the compile state, and the
+    optimizer's slots would be saved with the copy (3x the file).
     """
-    twin = type(model).from_config(model.get_config())
+    from fer_core.precision import float32_config
+
+    twin = type(model).from_config(float32_config(model.get_config()))
     twin.set_weights(model.get_weights())
     return twin
 
 
+def _is_mixed(model: keras.Model) -> bool:
+    return any(str(getattr(getattr(layer, "dtype_policy", None), "name", "")).startswith("mixed_")
+               for layer in getattr(model, "layers", []))
+
+
 def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = False) -> None:
-    """Save a keras model to `path` (.keras) atomically: tmp file in the same folder + os.replace."""
+    """Save a keras model to `path` (.keras) atomically: tmp file in the same folder + os.replace.
+
+    Without `include_optimizer` the file holds an uncompiled float32 model (see _inference_copy).
+    """
     import keras
 
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model files must end in .keras; got {path.name}")
-    if not include_optimizer and getattr(model, "optimizer", None) is not None:
-        model = _strip_optimizer(model)
+    if not include_optimizer and (getattr(model, "optimizer", None) is not None or _is_mixed(model)):
+        model = _inference_copy(model)
     with atomic_replace(path, suffix=".tmp.keras") as tmp:
         keras.saving.save_model(model, tmp)
 

@@ -20,13 +20,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from fer_core.errors import FerError, StoreError, TrainingBusyError
 from fer_core.labels import FER_LABELS
+from fer_core.precision import PRECISIONS, default_precision
+from fer_core.checkpoints import read_last, remove_last, save_last
 from fer_core.store import ModelStore, now_iso, process_identity
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -51,10 +53,15 @@ class TrainConfig:
     early_stopping_patience: int = 8  # 0 disables early stopping
     reduce_lr_patience: int = 4  # 0 disables the plateau schedule
     lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" (decay to ~0 over `epochs`)
+    warmup_epochs: int = 0  # cosine only: linear warm-up from learning_rate/10 over the first epochs
     label_smoothing: float = 0.0
+    weight_decay: float | None = None  # decoupled weight decay; None: 1e-4 for adamw, none for adam / sgd
     seed: int = 1234
     name: str | None = None
     max_train_images: int | None = None  # cap the train split (stratified) for quick runs
+    # "bf16": bfloat16 compute with float32 weights and a float32 softmax (fer_core.precision);
+    # the default where the CPU (AMX / AVX512-BF16) or GPU runs it natively.
+    precision: str = field(default_factory=default_precision)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,12 +79,23 @@ class TrainConfig:
         _check_int("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
         _check_int("reduce_lr_patience", self.reduce_lr_patience, 0, 10_000)
         _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_int("warmup_epochs", self.warmup_epochs, 0, 10_000)
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+        if not isinstance(self.precision, str) or self.precision.lower() not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        self.precision = self.precision.lower()
         if self.max_train_images is not None:
             _check_int("max_train_images", self.max_train_images, 14, 10**9)
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= 1:
             raise ValueError(f"learning_rate must be a number in (0, 1]; got {lr!r}")
         self.learning_rate = float(lr)
+        wd = self.weight_decay
+        if wd is not None:
+            if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or not 0 <= wd < 0.1:
+                raise ValueError(f"weight_decay must be a number in [0, 0.1); got {wd!r}")
+            self.weight_decay = float(wd)
         ls = self.label_smoothing
         if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not 0 <= ls < 1:
             raise ValueError(f"label_smoothing must be a number in [0, 1); got {ls!r}")
@@ -240,8 +258,10 @@ def _float_or_none(v: Any) -> float | None:
 
 
 def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: threading.Event,
-                    state: dict[str, Any]) -> list[Any]:
-    """The run's own Keras callbacks: stop check, best checkpoint, epoch events (in that order)."""
+                    state: dict[str, Any], schedule: dict[str, Any]) -> list[Any]:
+    """The run's own Keras callbacks: stop check, best checkpoint, epoch events, last checkpoint
+    (in that order). `schedule` names the EarlyStopping / ReduceLROnPlateau callbacks whose
+    counters the last checkpoint records."""
     base = _keras_callback_base()
 
     class StopCallback(base):  # type: ignore[misc, valid-type]
@@ -256,6 +276,8 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             if stop_flag.is_set() or (batch + 1) % STOP_CHECK_EVERY == 0:
                 self._check()
+                if self.model.stop_training:
+                    state["cut_short"] = True  # this epoch did not see all its batches
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self._check()
@@ -296,7 +318,7 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
                 "images_per_second": round(state["train_images"] / seconds, 1) if seconds > 0 else None,
                 "time": now_iso(),
             }
-            if self.model.stop_training and state.get("stop_reason"):
+            if state.get("cut_short") or (self.model.stop_training and state.get("stop_reason")):
                 event["partial"] = True  # the epoch was cut short by a stop request
             state["history"].append(event)
             store.append_event(run_id, event)
@@ -307,7 +329,43 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
                 metrics=_metrics(state, monitor),
             )
 
-    return [StopCallback(), BestCheckpoint(), EpochEvents()]
+    class LastCheckpoint(base):  # type: ignore[misc, valid-type]
+        """Saves weights + optimizer state and the loop's state after every complete epoch (resume)."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if state.get("cut_short"):
+                return  # a resumed run starts again at this epoch
+            loop = {
+                "history": state["history"],
+                "best_value": state.get("best_value"),
+                "best_epoch": state.get("best_epoch"),
+                "best_logs": state.get("best_logs"),
+                "callbacks": {name: {k: getattr(cb, k, None) for k in _RESTORED_ATTRS}
+                              for name, cb in schedule.items()},
+                "time": now_iso(),
+            }
+            _guard_disk(lambda: save_last(store, run_id, self.model, epoch + 1, loop),
+                        f"the resume checkpoint of epoch {epoch + 1}", state.get("best_epoch"))
+
+    return [StopCallback(), BestCheckpoint(), EpochEvents(), LastCheckpoint()]
+
+
+# Counters of EarlyStopping / ReduceLROnPlateau that a resumed run carries on from.
+_RESTORED_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch")
+
+
+def _restore_loop_callback(schedule: dict[str, Any], saved: dict[str, Any]) -> Any:
+    """A callback that, after the others' on_train_begin reset them, puts back their saved counters."""
+    base = _keras_callback_base()
+
+    class RestoreLoopState(base):  # type: ignore[misc, valid-type]
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            for name, cb in schedule.items():
+                for key, value in (saved.get(name) or {}).items():
+                    if key in _RESTORED_ATTRS and value is not None and hasattr(cb, key):
+                        setattr(cb, key, value)
+
+    return RestoreLoopState()
 
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -319,16 +377,21 @@ def _save_checkpoint(store: ModelStore, run_id: str, model: Any, epoch: int, kep
     The store writes a temp file and replaces model.keras only once it is complete, so the
     previous checkpoint is still there, unchanged.
     """
+    _guard_disk(lambda: store.save_model(run_id, model), f"the model of epoch {epoch}", kept_epoch)
+
+
+def _guard_disk(save: Callable[[], Any], what: str, kept_epoch: int | None) -> None:
+    """Run `save`; a full disk (or file-size quota) becomes a StoreError that says what is kept."""
     try:
-        store.save_model(run_id, model)
+        save()
     except OSError as exc:
         if exc.errno not in _DISK_FULL:
             raise
         kept = (f"model.keras still holds the best model so far (epoch {kept_epoch})" if kept_epoch
                 else "no model had been saved yet")
         raise StoreError(
-            f"Could not save the model of epoch {epoch}: {exc.strerror or exc} (is the disk full?). "
-            f"The run stops; {kept}. Free some disk space and train again."
+            f"Could not save {what}: {exc.strerror or exc} (is the disk full?). "
+            f"The run stops; {kept}. Free some disk space and resume or train again."
         ) from exc
 
 
@@ -395,21 +458,27 @@ def select_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def cosine_lr(epoch: int, lr: float | None = None, *, base: float, epochs: int) -> float:
-    """Learning rate of `epoch` (0-based) under cosine decay from `base` to base/100 over `epochs`."""
+def cosine_lr(epoch: int, lr: float | None = None, *, base: float, epochs: int, warmup: int = 0) -> float:
+    """Learning rate of `epoch` (0-based): a linear warm-up from base/10 to `base` over `warmup`
+    epochs, then cosine decay from `base` to base/100 over the remaining epochs."""
+    if warmup > 0 and epoch < warmup:
+        return float(base * (0.1 + 0.9 * epoch / warmup))
     floor = base / 100
-    progress = min(max(epoch, 0), max(epochs - 1, 1)) / max(epochs - 1, 1)
+    span = max(epochs - warmup - 1, 1)
+    progress = min(max(epoch - warmup, 0), span) / span
     return float(floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _make_optimizer(config: TrainConfig) -> Any:
     import keras
 
+    wd = config.weight_decay or None
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=config.learning_rate)
+        return keras.optimizers.Adam(learning_rate=config.learning_rate, weight_decay=wd)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=1e-4)
-    return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                      weight_decay=1e-4 if config.weight_decay is None else config.weight_decay)
+    return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True, weight_decay=wd)
 
 
 def _dataset_info(dataset: Any) -> dict[str, Any]:
@@ -492,38 +561,146 @@ def train(
     return run_id
 
 
-def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
-                  extra_callbacks: Sequence[Any]) -> None:
+RESUMABLE = ("stopped", "failed")
+
+
+def resume_check(store: ModelStore, run_id: str, dataset: Any | None = None) -> tuple[TrainConfig, dict[str, Any]]:
+    """Whether run `run_id` can be resumed: its TrainConfig and last checkpoint, or a StoreError
+    that says why not (finished, still running, no or damaged checkpoint, another dataset)."""
+    info = store.get(run_id)
+    if info.status == "running":
+        raise StoreError(f"Run {run_id} is still training: it cannot be resumed while it runs.")
+    if info.status == "finished":
+        raise StoreError(f"Run {run_id} has finished all its epochs: there is nothing to resume.")
+    if info.status not in RESUMABLE:
+        raise StoreError(f"Run {run_id} cannot be resumed (status: {info.status}: {info.error or 'unreadable'}).")
+    if info.meta.get("imported") or info.meta.get("shipped"):
+        raise StoreError(f"Run {run_id} was not trained in this store: it cannot be resumed.")
+    last = read_last(store, run_id)
+    if last is None:
+        raise StoreError(
+            f"Run {run_id} has no resume checkpoint (it stopped before its first epoch ended, or was trained "
+            "by an older version): train a new run instead."
+        )
+    params = dict(info.meta.get("params") or {})
+    params.setdefault("precision", "float32")  # runs from before the precision option trained in float32
+    try:
+        config = TrainConfig.from_dict(params)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"Run {run_id} cannot be resumed: its stored settings are not valid ({exc}).") from None
+    if dataset is not None:
+        stored = (info.meta.get("dataset") or {}).get("fingerprint")
+        current = getattr(dataset, "fingerprint", None)
+        if stored and current != stored:
+            raise StoreError(
+                f"Run {run_id} was trained on another dataset ({(info.meta.get('dataset') or {}).get('name')}, "
+                f"fingerprint {stored[:12]}); the data given now differs (fingerprint {str(current)[:12]}). "
+                "Resume it with the same data, or train a new run."
+            )
+    return config, last
+
+
+def resume(
+    dataset: Any,
+    run_id: str,
+    store: ModelStore | None = None,
+    callbacks: Sequence[Any] = (),
+    on_start: Callable[[str], None] | None = None,
+) -> str:
+    """Continue a stopped, failed or killed run from its last complete epoch; returns the run id.
+
+    The model, optimizer state (step, slots, learning rate), schedule position, best-so-far
+    checkpoint, early-stopping / plateau counters and epoch counter carry on; epochs are
+    appended to the same events.jsonl after a "resume" event. Raises StoreError when the run
+    cannot be resumed (see resume_check) and TrainingBusyError when another training runs.
+    """
+    store = store or ModelStore()
+    store.check_not_training()
+    config, last = resume_check(store, run_id, dataset)
+    data = prepare_training_data(dataset, config)
+    with store.acquire_training_lock(run_id):
+        config, last = resume_check(store, run_id, dataset)  # unchanged while we waited for the lock?
+        store.update_meta(run_id, status="running", error=None, **process_identity())
+        if on_start is not None:
+            on_start(run_id)
+        _train_in_run(store, run_id, data, config, callbacks, last=last)
+    return run_id
+
+
+def _build_compiled(config: TrainConfig, last: dict[str, Any] | None) -> Any:
+    """The run's compiled model: fresh, or with the weights and optimizer state of `last`."""
     import keras
 
     from fer_core.architectures import build_model
+
+    model = build_model(config.architecture, INPUT_SHAPE, len(FER_LABELS), seed=config.seed)
+    model.compile(
+        optimizer=_make_optimizer(config),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["accuracy"],
+    )
+    if last is not None:
+        model.optimizer.build(model.trainable_variables)  # so its slots exist to be loaded
+        try:
+            model.load_weights(last["path"])
+        except Exception as exc:  # noqa: BLE001 - any failure: the checkpoint does not fit
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise StoreError(f"The resume checkpoint {last['path'].name} could not be loaded: {first}") from exc
+    return model
+
+
+def _schedule_callbacks(config: TrainConfig, monitor: str) -> dict[str, Any]:
+    """The learning-rate schedule and early stopping of `config`, by name."""
+    import keras
+
+    out: dict[str, Any] = {}
+    if config.early_stopping_patience > 0:
+        out["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max", patience=config.early_stopping_patience,
+            restore_best_weights=True, verbose=0)
+    if config.lr_schedule == "cosine":
+        out["cosine"] = keras.callbacks.LearningRateScheduler(
+            functools.partial(cosine_lr, base=config.learning_rate, epochs=config.epochs,
+                              warmup=config.warmup_epochs), verbose=0)
+    elif config.reduce_lr_patience > 0:
+        out["plateau"] = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=0)
+    return out
+
+
+def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
+                  extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None) -> None:
+    import keras
+
     from fer_core.pipeline import make_dataset
+    from fer_core.precision import precision_scope
 
     stop_flag = threading.Event()
+    initial_epoch = int(last["epoch"]) if last else 0
     state: dict[str, Any] = {
-        "history": [],
+        "history": list(last.get("history") or []) if last else [],
         "train_images": int(len(data.y_train)),
         "val_images": int(len(data.y_val)),
     }
+    if last:
+        state.update(best_value=last.get("best_value"), best_epoch=last.get("best_epoch"),
+                     best_logs=last.get("best_logs") or {})
     monitor = "val_accuracy"
     status, error = "failed", None
     started = time.perf_counter()
+    earlier_seconds = float(store.read_meta(run_id).get("total_seconds") or 0.0) if last else 0.0
     store.append_event(run_id, {
-        "event": "start", "time": now_iso(), "architecture": config.architecture,
+        "event": "resume" if last else "start", "time": now_iso(), "architecture": config.architecture,
         "train_images": state["train_images"], "val_images": state["val_images"],
-        "validation": data.validation_source, "epochs": config.epochs,
+        "validation": data.validation_source, "epochs": config.epochs, "precision": config.precision,
+        **({"from_epoch": initial_epoch} if last else {}),
     })
     try:
-        with _stop_on_signals(stop_flag):
-            keras.utils.set_random_seed(config.seed)
+        with _stop_on_signals(stop_flag), precision_scope(config.precision):
+            keras.utils.set_random_seed(config.seed + initial_epoch)
             strategy = select_strategy()
             with strategy.scope():
-                model = build_model(config.architecture, INPUT_SHAPE, len(FER_LABELS), seed=config.seed)
-                model.compile(
-                    optimizer=_make_optimizer(config),
-                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                    metrics=["accuracy"],
-                )
+                model = _build_compiled(config, last)
             store.update_meta(
                 run_id,
                 num_params=int(model.count_params()),
@@ -531,27 +708,25 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
                 validation_source=data.validation_source,
                 train_images=state["train_images"],
                 val_images=state["val_images"],
+                precision=config.precision,
+                **({"history": state["history"], "resumed": [*_resumes(store, run_id), initial_epoch]} if last else {}),
             )
+            # A resumed run draws other shuffles and augmentations than the epochs it already ran.
+            data_seed = config.seed + initial_epoch
             train_ds = make_dataset(
                 data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
-                random_erasing=config.random_erasing, seed=config.seed, sample_weights=data.sample_weights,
+                random_erasing=config.random_erasing, seed=data_seed, sample_weights=data.sample_weights,
             )
             val_ds = make_dataset(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
-            cbs: list[Any] = _make_callbacks(store, run_id, monitor, stop_flag, state)
-            if config.lr_schedule == "cosine":
-                cbs.insert(0, keras.callbacks.LearningRateScheduler(
-                    functools.partial(cosine_lr, base=config.learning_rate, epochs=config.epochs), verbose=0))
-            elif config.reduce_lr_patience > 0:
-                cbs.insert(0, keras.callbacks.ReduceLROnPlateau(
-                    monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=1e-6, verbose=0))
-            if config.early_stopping_patience > 0:
-                cbs.insert(0, keras.callbacks.EarlyStopping(
-                    monitor=monitor, mode="max", patience=config.early_stopping_patience,
-                    restore_best_weights=True, verbose=0))
+            schedule = _schedule_callbacks(config, monitor)
+            cbs: list[Any] = [*schedule.values(), *_make_callbacks(store, run_id, monitor, stop_flag, state, schedule)]
+            if last:
+                cbs.append(_restore_loop_callback(schedule, last.get("callbacks") or {}))
             cbs.append(keras.callbacks.TerminateOnNaN())
             cbs.extend(extra_callbacks)
-            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=cbs,
-                      shuffle=False, verbose=0)
+            if initial_epoch < config.epochs:
+                model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                          callbacks=cbs, shuffle=False, verbose=0)
             if state.get("best_epoch") is None and not store.model_path(run_id).exists():
                 _save_checkpoint(store, run_id, model, len(state["history"]), None)  # no usable metric: keep what we have
             losses = [e.get("loss") for e in state["history"]]
@@ -577,7 +752,7 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
                 metrics=_metrics(state, monitor),
                 best_epoch=state.get("best_epoch"),
                 history=state["history"],
-                total_seconds=round(time.perf_counter() - started, 2),
+                total_seconds=round(earlier_seconds + time.perf_counter() - started, 2),
             )
         with contextlib.suppress(Exception):
             store.append_event(run_id, {
@@ -586,3 +761,11 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
             })
         with contextlib.suppress(Exception):
             store.clear_stop(run_id)
+        if status == "finished":
+            remove_last(store, run_id)  # nothing left to resume: free the optimizer-state checkpoint
+
+
+def _resumes(store: ModelStore, run_id: str) -> list[int]:
+    with contextlib.suppress(Exception):
+        return [int(e) for e in store.read_meta(run_id).get("resumed") or []]
+    return []

@@ -7,9 +7,9 @@ Modes:
                      been written to its temp file (before fsync + os.replace), write
                      <marker-dir>/paused (holding the temp file's path) and sleep: the test
                      then kills the process with SIGKILL, deterministically "mid-save".
-  disk-full          after the first model.keras is saved, write <marker-dir>/first-save and
-                     cap the size of any file this process writes (RLIMIT_FSIZE, SIGXFSZ
-                     ignored) below the model's size: the next checkpoint save fails the way
+  disk-full          after the first model.keras is saved, write <marker-dir>/first-save; once
+                     epoch 1's resume checkpoint is saved too, cap the size of any file this
+                     process writes (RLIMIT_FSIZE, SIGXFSZ ignored) below the model's size: the next checkpoint save fails the way
                      it does on a full disk (EFBIG here; ENOSPC there), small files still work.
   plain              no fault (a normal training, e.g. to be killed mid-epoch).
 """
@@ -46,22 +46,31 @@ def pause_second_save(marker_dir: Path) -> None:
 
 def disk_full_after_first_save(marker_dir: Path) -> None:
     import fer_core.store as store_mod
+    import fer_core.training as training_mod
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over-limit writes fail with EFBIG instead of killing us
     original = store_mod.ModelStore.save_model
+    original_last = training_mod.save_last
     state: dict[str, int] = {}
 
     def save_model(self, run_id, model, **kwargs):
         path = original(self, run_id, model, **kwargs)
         if not state:
-            size = path.stat().st_size
-            state["first"] = size
-            (marker_dir / "first-save").write_text(str(size))
+            state["first"] = path.stat().st_size
+            (marker_dir / "first-save").write_text(str(state["first"]))
+        return path
+
+    def save_last(*args, **kwargs):
+        # Epoch 1's saves (model.keras, then the resume checkpoint) complete; then the disk is "full".
+        path = original_last(*args, **kwargs)
+        if "first" in state and "capped" not in state:
+            state["capped"] = 1
             _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (state["first"] // 2, hard))
         return path
 
     store_mod.ModelStore.save_model = save_model
+    training_mod.save_last = save_last
 
 
 MODES = {"pause-second-save": pause_second_save, "disk-full": disk_full_after_first_save, "plain": lambda d: None}
