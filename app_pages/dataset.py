@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fer_core import dataset_stats as stats
+from fer_core.data import stats as stats
 from fer_core.charts import class_distribution_figure, pixel_histogram_figure
 from fer_core.colors import emotion_hex
 from fer_core.data import cache

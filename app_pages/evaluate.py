@@ -1,7 +1,7 @@
 """Evaluate: headline metrics, per-class report, interactive confusion matrix, ROC, history.
 
 Pick one run, or two to compare side by side. Evaluations are computed by
-fer_core.evaluation.evaluate_run and saved beside the model (evaluation_<split>.json).
+fer_core.inference.evaluation.evaluate_run and saved beside the model (evaluation_<split>.json).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def evaluation_for(run_id: str) -> dict | None:
 
 
 def run_evaluation(run_id: str) -> None:
-    from fer_core.evaluation import evaluate_run
+    from fer_core.inference.evaluation import evaluate_run
 
     with friendly_errors(f"Evaluating {run_id}", hint="Check that the run's model file is intact (Train page lists problems)."):
         with st.spinner(f"Evaluating {run_id} on {len(ds.splits[split].labels):,} {split} images…"):

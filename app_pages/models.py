@@ -1,6 +1,6 @@
 """Models: bring your own model (import .keras / .h5), check its label order, export runs.
 
-The logic lives in fer_core.model_import / model_export / model_safety; this page only asks
+The logic lives in fer_core.store (importing, conventions, export, safety); this page only asks
 for the conventions, shows what the checks found, and offers the downloads.
 """
 
@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.labels import FER_LABELS
-from fer_core.model_import import LABEL_ORDER_NAMES, SCALE_NAMES
-from fer_core.model_safety import max_model_bytes
+from fer_core.store.importing import LABEL_ORDER_NAMES, SCALE_NAMES
+from fer_core.store.safety import max_model_bytes
 from ui.common import (
     current_dataset,
     dataset_caption,
@@ -62,7 +62,7 @@ def _upload_as_file(upload) -> Iterator[Path]:
 
 def _summarize(upload):
     """Inspect the upload once per file (safe load: Lambda layers refused before Keras sees them)."""
-    from fer_core.model_import import summarize_model_file
+    from fer_core.store.importing import summarize_model_file
 
     key = f"models_summary_{upload.file_id}"
     if key not in st.session_state:
@@ -72,7 +72,7 @@ def _summarize(upload):
 
 
 def _import(upload, labels, scale: str, name: str):
-    from fer_core.model_import import import_model
+    from fer_core.store.importing import import_model
 
     with _upload_as_file(upload) as path:
         return import_model(path, labels=labels, scale=scale, name=name, display_name=upload.name, store=store)
@@ -163,7 +163,7 @@ with tab_check:
                        "real faces may score low with every order here. Check on FER-2013 for a clear answer.")
         if st.button("Check label order and scaling", key="models_check_btn", type="primary",
                      icon=":material/rule:"):
-            from fer_core.model_import import check_run_conventions
+            from fer_core.store.conventions import check_run_conventions
 
             with friendly_errors("The check failed"), st.spinner("Scoring every label order and scaling…"):
                 st.session_state["models_check_result"] = (run.run_id, check_run_conventions(store, run.run_id, ds))
@@ -189,7 +189,7 @@ with tab_check:
                 if meta.get("shipped"):
                     st.caption("This model ships with fer-studio; its conventions are fixed. Check it on FER-2013.")
                 elif st.button("Use the best fit", key="models_apply_best", icon=":material/published_with_changes:"):
-                    from fer_core.model_import import apply_conventions, check_run_conventions
+                    from fer_core.store.conventions import apply_conventions, check_run_conventions
 
                     with friendly_errors("Could not update the run"):
                         apply_conventions(store, run.run_id, best["labels"], best["scale"])
@@ -200,7 +200,7 @@ with tab_check:
 # --------------------------------------------------------------------------- export
 
 with tab_export:
-    from fer_core.model_export import EXPORT_FORMATS
+    from fer_core.store.export import EXPORT_FORMATS
 
     run = _run_picker("models_export_run")
     if run is not None:
@@ -215,7 +215,7 @@ with tab_export:
             if ds is not None:
                 st.caption(dataset_caption(ds))
         if st.button("Build the export", key="models_export_btn", type="primary", icon=":material/build:"):
-            from fer_core.model_export import dumps_conventions, export_bytes, verify_export
+            from fer_core.store.export import dumps_conventions, export_bytes, verify_export
 
             with friendly_errors("The export failed"), st.spinner(f"Exporting as {EXPORT_FORMATS[fmt]['title']}…"):
                 data = export_bytes(store, run.run_id, fmt)
@@ -227,7 +227,7 @@ with tab_export:
                                                      dumps_conventions(store, run.run_id, fmt))
         built = st.session_state.get("models_export")
         if built and built[0] == run.run_id and built[1] == fmt:
-            from fer_core.model_export import TFLITE_MAX_DIFF_POINTS, check_summary, export_filename
+            from fer_core.store.export import TFLITE_MAX_DIFF_POINTS, check_summary, export_filename
 
             _, _, data, verified, conv = built
             if verified is not None:

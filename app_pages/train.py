@@ -1,6 +1,6 @@
 """Train: choose an architecture and hyper-parameters, start a training job, follow it live.
 
-The training runs in a separate process (fer_core.jobs -> `python -m fer_core train`); this
+The training runs in a separate process (fer_core.training.jobs -> `python -m fer_core train`); this
 page only reads the run's events.jsonl. The running job is found from the model store, so
 leaving the page or reloading reattaches to it.
 """
@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from fer_core import jobs
+from fer_core.training import jobs
 from fer_core.charts import history_figure
 from fer_core.errors import FerError, StoreError
 from ui.common import (
@@ -38,7 +38,7 @@ page_header(
 
 @st.cache_resource(show_spinner=False)
 def architecture_specs() -> dict[str, dict]:
-    from fer_core.architectures import ARCHITECTURES
+    from fer_core.training.architectures import ARCHITECTURES
 
     return {name: spec.to_dict() for name, spec in ARCHITECTURES.items()}
 

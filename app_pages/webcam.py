@@ -1,6 +1,6 @@
 """Webcam: live emotion recognition on the camera stream (streamlit-webrtc), or a snapshot.
 
-Frames are processed in streamlit-webrtc's callback thread by fer_core.realtime.FramePipeline
+Frames are processed in streamlit-webrtc's callback thread by fer_core.inference.realtime.FramePipeline
 (detect, track, classify in one batch, smooth, draw); this page only configures it and shows
 its FPS and latency.
 """
@@ -12,7 +12,7 @@ import math
 import streamlit as st
 
 from fer_core.errors import FerError
-from fer_core.webrtc_config import rtc_configuration
+from fer_core.inference.webrtc import rtc_configuration
 from ui import webcam
 from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
 from ui.predict_view import badge, predict_and_show
@@ -65,8 +65,9 @@ except FerError as exc:
 
 def session_pipeline():
     """One FramePipeline per browser session (it keeps tracks); reconfigured on every rerun."""
-    from fer_core.faces import make_detector
-    from fer_core.realtime import FramePipeline, webrtc_callback
+    from fer_core.inference.faces import make_detector
+    from fer_core.inference.realtime import FramePipeline
+    from fer_core.inference.webrtc import webrtc_callback
 
     state = st.session_state.get("cam_pipeline_state")
     if state is None or state["detector_name"] != detector_name:

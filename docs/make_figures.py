@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer_core.charts import confusion_matrix_figure  # noqa: E402
-from fer_core.store import ModelStore  # noqa: E402
+from fer_core.store.runs import ModelStore  # noqa: E402
 
 OUT = ROOT / "docs" / "figures"
 CHROMIUM = "/usr/bin/chromium"

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_core.store import atomic_write_json  # noqa: E402
+from fer_core.store.atomic import atomic_write_json  # noqa: E402
 
 MODELS = ROOT / "models"
 KEEP = ("model.keras", "events.jsonl", "evaluation_test.json")

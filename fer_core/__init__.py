@@ -5,7 +5,7 @@ the CLI start fast. Heavy modules (training, models, evaluation) import TensorFl
 lazily inside their functions or at their own import.
 """
 
-from fer_core.labels import FER_LABELS, ALPHABETICAL_LABELS
+from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
 
 __all__ = ["FER_LABELS", "ALPHABETICAL_LABELS", "__version__"]
 __version__ = "0.1.0"

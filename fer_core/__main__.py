@@ -2,7 +2,7 @@
 
 import sys
 
-from fer_core.cli import main
+from fer_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,8 @@
-"""Exceptions that carry a message meant for the user (UI and CLI show str(exc) as is)."""
+"""Exceptions that carry a message meant for the user (UI and CLI show str(exc) as is), and the
+CLI's exit codes for them (the training jobs read EXIT_BUSY from a child's status)."""
+
+EXIT_ERROR = 2  # a FerError: bad input or state, printed as "error: ..."
+EXIT_BUSY = 3  # TrainingBusyError: the store's training lock is held by another job
 
 
 class FerError(Exception):

@@ -39,7 +39,7 @@ FER_PACKAGE = Convention("fer_package", (64, 64, 1), "-1-1", FER_LABELS, "csv")
 
 def build_cnn(input_shape: tuple[int, int, int], num_classes: int = 7, name: str = "foreign_cnn"):
     """A mini-Xception (the `fer` package's architecture family) for any input shape."""
-    from fer_core.architectures import build_model
+    from fer_core.training.architectures import build_model
 
     model = build_model("mini_xception", input_shape=input_shape, num_classes=num_classes)
     model.name = name

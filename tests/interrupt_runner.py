@@ -25,28 +25,29 @@ from pathlib import Path
 
 
 def pause_second_save(marker_dir: Path) -> None:
-    import fer_core.store as store_mod
+    import fer_core.store.model_files as files_mod
+    from fer_core.store.layout import MODEL_FILE
 
-    original = store_mod.atomic_replace
+    original = files_mod.atomic_replace
     saves = {"n": 0}
 
     @contextlib.contextmanager
     def paused_replace(path, suffix=".tmp"):
         with original(path, suffix) as tmp:
             yield tmp  # the caller writes the new file here
-            if Path(path).name == store_mod.MODEL_FILE:
+            if Path(path).name == MODEL_FILE:
                 saves["n"] += 1
                 if saves["n"] == 2:
                     (marker_dir / "paused").write_text(str(tmp))
                     while True:  # killed here by the test
                         time.sleep(1)
 
-    store_mod.atomic_replace = paused_replace
+    files_mod.atomic_replace = paused_replace
 
 
 def disk_full_after_first_save(marker_dir: Path) -> None:
-    import fer_core.store as store_mod
-    import fer_core.training as training_mod
+    import fer_core.store.runs as store_mod
+    import fer_core.training.callbacks as training_mod
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over-limit writes fail with EFBIG instead of killing us
     original = store_mod.ModelStore.save_model
@@ -80,7 +81,7 @@ def main(argv: list[str]) -> int:
     mode, marker_dir, rest = argv[0], Path(argv[1]), argv[2:]
     marker_dir.mkdir(parents=True, exist_ok=True)
     MODES[mode](marker_dir)
-    from fer_core.cli import main as cli_main
+    from fer_core.cli.main import main as cli_main
 
     return cli_main(rest)
 

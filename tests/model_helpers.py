@@ -84,8 +84,9 @@ def trained_demo_run():
         import tempfile
         from pathlib import Path
 
-        from fer_core.store import ModelStore
-        from fer_core.training import TrainConfig, train
+        from fer_core.store.runs import ModelStore
+        from fer_core.training.config import TrainConfig
+        from fer_core.training.loop import train
 
         root = Path(tempfile.mkdtemp(prefix="fer-test-models-"))
         atexit.register(shutil.rmtree, root, True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 from model_helpers import trained_demo_run
 from tests.test_app import assert_clean, new_app, open_page, texts
 

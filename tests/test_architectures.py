@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_core.architectures import ARCHITECTURES, build_model, get_spec
+from fer_core.training.architectures import ARCHITECTURES, build_model, get_spec
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_training_steps_on_odd_batch_sizes_do_not_crash() -> None:
 
     code = (
         "import numpy as np\n"
-        "from fer_core.architectures import ARCHITECTURES, build_model\n"
+        "from fer_core.training.architectures import ARCHITECTURES, build_model\n"
         "rng = np.random.default_rng(0)\n"
         "for name in ARCHITECTURES:\n"
         "    m = build_model(name, seed=0)\n"
@@ -101,7 +101,7 @@ def test_listing_architectures_does_not_import_tensorflow() -> None:
 
     code = (
         "import sys\n"
-        "from fer_core.architectures import ARCHITECTURES, get_spec\n"
+        "from fer_core.training.architectures import ARCHITECTURES, get_spec\n"
         "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 4\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_core.labels import FER_LABELS
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 from tests.cli_helpers import run_cli
 
 

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from fer_core import jobs
+from fer_core.training import jobs
 from fer_core.errors import TrainingBusyError
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 from tests.app_helpers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def test_two_sessions_press_train_at_the_same_moment() -> None:
 def test_a_second_server_process_is_refused_while_the_first_launches() -> None:
     """Another app server (or a script) on the same store, during the first job's start-up window."""
     store = ModelStore()
-    code = ("import json, sys; from fer_core import jobs; from fer_core.store import ModelStore;\n"
+    code = ("import json, sys; from fer_core.training import jobs; from fer_core.store import ModelStore;\n"
             "from fer_core.errors import TrainingBusyError\n"
             "try:\n"
             f"    print('STARTED', jobs.start_training('demo', {QUICK!r}, ModelStore({str(store.root)!r})))\n"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from model_helpers import trained_demo_run
 
-from fer_core.evaluation import compute_metrics, evaluate_model, evaluate_run
+from fer_core.inference.evaluation import compute_metrics, evaluate_model, evaluate_run
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 
 PREP = {"color": "grayscale", "scale": "0-1"}
 

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_core import faces
-from fer_core.detector_eval import build_cases, evaluate_detector, face_sources, match, negative_images, place_face
+from fer_core.inference import faces
+from fer_core.inference.detector_cases import build_cases, face_sources, negative_images, place_face
+from fer_core.inference.detector_eval import evaluate_detector, match
 from fer_core.errors import FerError, ImageError
-from fer_core.faces import Box, HaarDetector, YuNetDetector, available_detectors, make_detector
-from fer_core.images import ensure_bgr, from_rgb, load_image_bytes, to_rgb
+from fer_core.inference.boxes import Box
+from fer_core.inference.faces import HaarDetector, YuNetDetector, available_detectors, make_detector
+from fer_core.inference.images import ensure_bgr, from_rgb, load_image_bytes, to_rgb
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -141,7 +143,7 @@ def test_make_detector_auto_and_fallback(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_faces_module_does_not_import_tensorflow() -> None:
-    code = "import sys, fer_core.faces as f; f.make_detector(); f.available_detectors(); print('tensorflow' in sys.modules)"
+    code = "import sys, fer_core.inference.faces as f; f.make_detector(); f.available_detectors(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

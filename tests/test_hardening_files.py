@@ -29,7 +29,7 @@ from fer_core.data import images as data_images
 from fer_core.data import samples as S
 from fer_core.data.images import BadImage, decode_image
 from fer_core.errors import DatasetError, ImageError, ModelFileError, UnsafeArchiveError
-from fer_core.images import load_image_bytes
+from fer_core.inference.images import load_image_bytes
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +156,8 @@ def test_header_opencv_refuses_by_raising_is_a_bad_image() -> None:
 
 def test_image_with_a_side_over_32767_pixels_is_predicted_not_crashed() -> None:
     """Found by the fuzzer: a 1 x 40,000 px upload (under the pixel limit) made crop_face raise cv2.error."""
-    from fer_core.batch_predict import predict_images
-    from fer_core.faces import make_detector
+    from fer_core.inference.batch_predict import predict_images
+    from fer_core.inference.faces import make_detector
 
     class Flat:
         def predict_proba(self, crops):
@@ -224,7 +224,7 @@ def _lambda_model(marker: Path):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_lambda_model_is_refused_and_its_code_never_runs(tmp_path: Path, suffix: str) -> None:
-    from fer_core.store import load_model_file
+    from fer_core.store.model_files import load_model_file
 
     marker = tmp_path / "lambda-ran"
     path = tmp_path / f"upload{suffix}"
@@ -253,7 +253,7 @@ def test_lambda_payload_would_run_without_safe_mode(tmp_path: Path) -> None:
     ("model.pkl", b"\x80\x04\x95"),  # a pickle: never unpickled
 ])
 def test_non_keras_files_are_refused(tmp_path: Path, name: str, data: bytes | None) -> None:
-    from fer_core.store import load_model_file
+    from fer_core.store.model_files import load_model_file
 
     path = tmp_path / name
     path.write_bytes(_zip_bytes() if data is None else data)

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from fer_core import jobs
+from fer_core.training import jobs
 from fer_core.errors import StoreError
-from fer_core.store import ModelStore, process_alive
+from fer_core.store.runs import ModelStore
+from fer_core.store.processes import process_alive
 from tests.app_helpers import ROOT, install_tiny_run
 
 pytestmark = pytest.mark.slow
@@ -189,7 +190,7 @@ def test_enospc_mid_write_keeps_model_and_meta(tmp_path: Path, monkeypatch: pyte
     import keras
     import numpy as np
 
-    from fer_core.training import _save_checkpoint
+    from fer_core.training.callbacks import _save_checkpoint
 
     store = ModelStore(tmp_path / "models")
     run = store.create_run({"architecture": "x"})

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from fer_core import jobs
+from fer_core.training import jobs
 from fer_core.errors import FerError, TrainingBusyError
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 
 from fer_core.errors import ModelFileError
 from fer_core.labels import FER_LABELS
-from fer_core.model_export import (
+from fer_core.store.export import (
     EXPORT_FORMATS,
     TFLITE_MAX_DIFF_POINTS,
     TFLiteRunner,
@@ -19,12 +19,12 @@ from fer_core.model_export import (
     export_run,
     verify_export,
 )
-from fer_core.cli_models import EXIT_CHECK_FAILED
-from fer_core.default_model import default_run
-from fer_core.model_import import import_model
+from fer_core.cli.models import EXIT_CHECK_FAILED
+from fer_core.store.default_model import default_run
+from fer_core.store.importing import import_model
 from fer_core.paths import PROJECT_ROOT
 from fer_core.preprocess import prepare_faces
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 from model_helpers import trained_demo_run
 from tests.cli_helpers import run_cli
 

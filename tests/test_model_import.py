@@ -9,18 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_core.classifier import EmotionClassifier
+from fer_core.inference.classifier import EmotionClassifier
 from fer_core.errors import ModelFileError
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
-from fer_core.model_import import (
-    apply_conventions,
-    check_run_conventions,
-    import_model,
-    resolve_labels,
-    summarize_model_file,
-)
-from fer_core.model_safety import inspect_model_file
-from fer_core.store import ModelStore, load_model_file
+from fer_core.store.conventions import apply_conventions, check_run_conventions
+from fer_core.store.importing import import_model, resolve_labels, summarize_model_file
+from fer_core.store.safety import inspect_model_file
+from fer_core.store.runs import ModelStore
+from fer_core.store.model_files import load_model_file
 from tests.cli_helpers import run_cli
 from tests.foreign_models import FER_PACKAGE, NOTEBOOK, Convention, model_predictions, train_foreign
 
@@ -109,7 +105,7 @@ def test_label_order_check_picks_the_right_order_on_demo_set(foreign, demo, conv
 
 
 def test_apply_conventions_drops_stale_evaluations(foreign, demo) -> None:
-    from fer_core.evaluation import evaluate_run
+    from fer_core.inference.evaluation import evaluate_run
 
     conv, _, files = foreign["notebook"]
     store = ModelStore()

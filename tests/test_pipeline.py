@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer_core.pipeline import PREPROCESSING, make_dataset
+from fer_core.training.pipeline import PREPROCESSING, make_dataset
 
 
 def _data(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,13 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.batch_predict import annotate, predict_images, results_table
-from fer_core.classifier import EmotionClassifier
-from fer_core.faces import Box, YuNetDetector
-from fer_core.images import from_rgb, load_image_bytes
+from fer_core.inference.batch_predict import annotate, predict_images, results_table
+from fer_core.inference.classifier import EmotionClassifier
+from fer_core.inference.boxes import Box
+from fer_core.inference.faces import YuNetDetector
+from fer_core.inference.images import from_rgb, load_image_bytes
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS, reorder_probabilities
 from fer_core.preprocess import prepare_faces
-from fer_core.realtime import FramePipeline, crop_face
+from fer_core.inference.realtime import FramePipeline
+from fer_core.inference.overlay import crop_face
 
 keras = pytest.importorskip("keras")
 skimage_data = pytest.importorskip("skimage.data")
@@ -334,7 +336,7 @@ def test_pipeline_is_safe_to_call_from_threads(frame640: np.ndarray, classifier:
 
 def test_webrtc_callback_round_trip(frame640: np.ndarray) -> None:
     av = pytest.importorskip("av")
-    from fer_core.realtime import webrtc_callback
+    from fer_core.inference.webrtc import webrtc_callback
 
     pipe = FramePipeline(FixedDetector([Box(250, 60, 120, 140)]), ScriptedClassifier(), detect_every=1)
     frame = av.VideoFrame.from_ndarray(frame640, format="bgr24")
@@ -416,7 +418,7 @@ def test_batch_prediction_on_real_photos(astronaut: np.ndarray, classifier: Emot
 
 def test_predict_files_for_the_cli(tmp_path, model, astronaut: np.ndarray) -> None:
     store_mod = pytest.importorskip("fer_core.store")
-    from fer_core.batch_predict import predict_files
+    from fer_core.inference.batch_predict import predict_files
 
     store = store_mod.ModelStore(tmp_path / "models")
     run = store.create_run({"architecture": "tiny", "labels": list(FER_LABELS), "input_shape": [48, 48, 1],

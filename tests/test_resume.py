@@ -18,11 +18,14 @@ import numpy as np
 import pytest
 from model_helpers import tiny_dataset
 
-from fer_core import jobs
-from fer_core.checkpoints import LAST_STATE_FILE, read_last
+from fer_core.training import jobs
+from fer_core.store.checkpoints import LAST_STATE_FILE, read_last
 from fer_core.errors import StoreError
-from fer_core.store import ModelStore, process_alive
-from fer_core.training import TrainConfig, cosine_lr, resume, resume_check, train
+from fer_core.store.runs import ModelStore
+from fer_core.store.processes import process_alive
+from fer_core.training.config import TrainConfig, cosine_lr
+from fer_core.training.resume import resume, resume_check
+from fer_core.training.loop import train
 from tests.cli_helpers import run_cli
 
 pytestmark = pytest.mark.slow

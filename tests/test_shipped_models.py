@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fer_core.default_model import default_run
+from fer_core.store.default_model import default_run
 from fer_core.labels import FER_LABELS
 from fer_core.paths import PROJECT_ROOT
-from fer_core.store import ModelStore
+from fer_core.store.runs import ModelStore
 
 SHIPPED_ROOT = PROJECT_ROOT / "models"
 SHIPPED = sorted(p.parent.name for p in SHIPPED_ROOT.glob("*/meta.json")
@@ -46,7 +46,7 @@ def test_shipped_model_is_complete_and_loads_safely(run_id: str) -> None:
 def test_shipped_model_reproduces_its_readme_accuracy(run_id: str, fer2013_zip: Path, tmp_path: Path) -> None:
     """Evaluate on the real PublicTest split (a copy of the run, so models/ is not rewritten)."""
     from fer_core.data import load_dataset
-    from fer_core.evaluation import evaluate_run
+    from fer_core.inference.evaluation import evaluate_run
 
     shutil.copytree(SHIPPED_ROOT / run_id, tmp_path / run_id)
     store = ModelStore(tmp_path)

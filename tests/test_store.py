@@ -16,7 +16,8 @@ import pytest
 
 from fer_core.errors import ModelFileError, StoreError, TrainingBusyError
 from fer_core.paths import PROJECT_ROOT
-from fer_core.store import ModelStore, load_model_file
+from fer_core.store.runs import ModelStore
+from fer_core.store.model_files import load_model_file
 
 
 def _tiny_model(seed: int = 0):

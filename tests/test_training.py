@@ -19,8 +19,10 @@ from model_helpers import DEMO_TRAIN, tiny_dataset, trained_demo_run
 from fer_core.errors import TrainingBusyError
 from fer_core.labels import FER_LABELS
 from fer_core.paths import PROJECT_ROOT
-from fer_core.store import ModelStore
-from fer_core.training import TrainConfig, build_run_meta, prepare_training_data, train
+from fer_core.store.runs import ModelStore
+from fer_core.training.config import TrainConfig
+from fer_core.training.loop import build_run_meta, train
+from fer_core.training.split import prepare_training_data
 
 TESTS_DIR = Path(__file__).resolve().parent
 QUICK = dict(architecture="mini_xception", epochs=3, batch_size=16, early_stopping_patience=0,
@@ -66,7 +68,7 @@ def test_config_rejects_bad_values(fields: dict, message: str) -> None:
 
 
 def test_cosine_lr_decays_from_base_to_a_hundredth() -> None:
-    from fer_core.training import cosine_lr
+    from fer_core.training.config import cosine_lr
 
     lrs = [cosine_lr(e, base=0.1, epochs=5) for e in range(5)]
     assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.001)

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from fer_core import charts, dataset_stats as stats
+from fer_core import charts
+from fer_core.data import stats as stats
 from fer_core.colors import EMOTION_HEX, emotion_bgr, emotion_hex, emotion_rgb
 from fer_core.errors import FerError
 from fer_core.labels import FER_LABELS
-from fer_core.webrtc_config import parse_rtc_configuration, rtc_configuration
+from fer_core.inference.webrtc import parse_rtc_configuration, rtc_configuration
 
 
 def test_every_emotion_has_a_distinct_colour_and_aliases_map():
@@ -106,8 +107,8 @@ def test_rtc_configuration_sources(tmp_path):
 @pytest.mark.slow
 def test_grad_cam_map_for_a_small_model():
     pytest.importorskip("tensorflow")
-    from fer_core.architectures import build_model
-    from fer_core.saliency import GradCam, last_conv_layer, overlay
+    from fer_core.training.architectures import build_model
+    from fer_core.inference.saliency import GradCam, last_conv_layer, overlay
 
     model = build_model("mini_xception")
     layer = last_conv_layer(model)

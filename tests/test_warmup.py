@@ -1,4 +1,4 @@
-"""The background preload of the default model (fer_core.warmup, ui/warmup.py).
+"""The background preload of the default model (fer_core.inference.warmup, ui/warmup.py).
 
 - LoadCache: one load per key even when the page asks while the preload is still loading,
   failures reported and retried, bounded size.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_core.warmup import ABSENT, FAILED, LOADING, READY, LoadCache, preload_enabled
+from fer_core.inference.warmup import ABSENT, FAILED, LOADING, READY
+from fer_core.inference.warmup import LoadCache, preload_enabled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ first_status = [c for c in captions if "Model ready" in c or "Loading the model"
 home_title = [t.value for t in at.title]
 
 import ui.common as common
-from fer_core.warmup import READY, FAILED
+from fer_core.inference.warmup import READY, FAILED
 deadline = time.monotonic() + 300
 while time.monotonic() < deadline:
     states = {k: common.CLASSIFIERS.state(k).state for k in list(common.CLASSIFIERS._states)}

@@ -17,10 +17,11 @@ import streamlit as st
 
 from fer_core.errors import FerError
 from fer_core.paths import models_dir, shared_fer2013_zip
-from fer_core.warmup import LoadCache
+from fer_core.inference.warmup import LoadCache
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fer_core.store import ModelStore, RunInfo
+    from fer_core.store.runs import ModelStore
+    from fer_core.store.layout import RunInfo
 
 DEMO_SOURCE = "demo"
 DATASET_KEY = "dataset_source"  # session_state: the dataset the pages work on ("demo" or a path)
@@ -179,7 +180,7 @@ def shared_dataset_path() -> Path | None:
 
 
 def get_store() -> ModelStore:
-    from fer_core.store import ModelStore
+    from fer_core.store.runs import ModelStore
 
     return ModelStore(models_dir())
 
@@ -211,7 +212,7 @@ def run_label(run: RunInfo) -> str:
 
 def usable_runs(runs: list[RunInfo] | None = None) -> list[RunInfo]:
     """Usable runs, best candidates first (shipped default model, then newest finished)."""
-    from fer_core.default_model import usable_runs as _usable
+    from fer_core.store.default_model import usable_runs as _usable
 
     return _usable(get_store())
 
@@ -255,7 +256,7 @@ def no_model_prompt(key: str = "quick_train") -> None:
 
 
 def start_quick_training() -> None:
-    from fer_core import jobs
+    from fer_core.training import jobs
 
     with friendly_errors("Could not start the training"):
         with st.spinner("Starting the training process…"):
@@ -276,8 +277,8 @@ CLASSIFIERS = LoadCache(max_entries=3)
 
 def load_classifier(run: RunInfo):
     """The EmotionClassifier for a run (cached; reloaded when its model file or meta.json changes)."""
-    from fer_core.warmup import classifier_key
-    from fer_core.warmup import load_classifier as _load
+    from fer_core.inference.warmup import classifier_key
+    from fer_core.inference.warmup import load_classifier as _load
 
     store = get_store()
     key = classifier_key(store.root, run)
@@ -289,7 +290,7 @@ def load_classifier(run: RunInfo):
 
 def model_and_detector(model_key: str, detector_key: str) -> tuple[RunInfo | None, str]:
     """The model picker beside a face-detector selectbox (Predict and Webcam pages)."""
-    from fer_core.faces import available_detectors, describe_detector
+    from fer_core.inference.faces import available_detectors, describe_detector
 
     c1, c2 = st.columns([3, 2])
     with c1:

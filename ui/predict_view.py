@@ -14,8 +14,8 @@ from fer_core.labels import FER_LABELS
 
 def _detector(name: str):
     """One detector per session and name (detectors keep native state: not shared across sessions)."""
-    from fer_core.batch_predict import STILL_IMAGE_DETECT_WIDTH
-    from fer_core.faces import make_detector
+    from fer_core.inference.batch_predict import STILL_IMAGE_DETECT_WIDTH
+    from fer_core.inference.faces import make_detector
 
     cache = st.session_state.setdefault("_still_detectors", {})
     if name not in cache:
@@ -31,9 +31,10 @@ def badge(label: str, confidence: float) -> str:
 def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: str, *, whole_image: bool,
                      gradcam: bool, key_prefix: str) -> list[dict]:
     """Decode, detect, classify and display; returns the CSV rows."""
-    from fer_core.batch_predict import annotate, predict_images, results_csv, results_table
-    from fer_core.images import load_image_bytes, to_rgb
-    from fer_core.realtime import DEFAULT_MARGIN, crop_face
+    from fer_core.inference.batch_predict import annotate, predict_images, results_csv, results_table
+    from fer_core.inference.images import load_image_bytes, to_rgb
+    from fer_core.inference.overlay import DEFAULT_MARGIN
+    from fer_core.inference.overlay import crop_face
 
     decoded: list[tuple[str, object]] = []
     decode_errors: dict[int, str] = {}
@@ -47,7 +48,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
     detector = _detector(detector_name)
     with st.spinner(f"Finding and classifying faces in {len(ok)} image(s)…"):
         predicted = predict_images([decoded[i] for i in ok], detector, classifier, whole_image)
-    from fer_core.batch_predict import ImageResult
+    from fer_core.inference.batch_predict import ImageResult
 
     results = [ImageResult(name, error=decode_errors.get(i)) for i, (name, _) in enumerate(decoded)]
     for i, r in zip(ok, predicted):
@@ -94,7 +95,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
                     with c1:
                         if gradcam:
                             try:
-                                from fer_core.saliency import overlay
+                                from fer_core.inference.saliency import overlay
 
                                 cam = classifier.saliency(crop)
                                 st.image(overlay(crop, cam), caption="Grad-CAM", width="stretch")

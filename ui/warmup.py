@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer_core.warmup import FAILED, LOADING, READY, classifier_key, load_classifier, preload_enabled
+from fer_core.inference.warmup import FAILED, LOADING, READY
+from fer_core.inference.warmup import classifier_key, load_classifier, preload_enabled
 from ui.common import CLASSIFIERS, get_store, usable_runs
 from ui.webcam import preload_webrtc_native
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_core import jobs
-from fer_core.store import ModelStore
+from fer_core.training import jobs
+from fer_core.store.runs import ModelStore
 from tests.browser.conftest import StreamlitServer, face_image_bgr
 from tests.browser.test_pages import goto, start_training, start_webcam
 

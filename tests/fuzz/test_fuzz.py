@@ -37,7 +37,7 @@ from fer_core.data import images as data_images
 from fer_core.data import samples as S
 from fer_core.data.images import BadImage, decode_image
 from fer_core.errors import DatasetError, FerError, ImageError, ModelFileError, UnsafeArchiveError
-from fer_core.images import MAX_IMAGE_PIXELS, load_image_bytes
+from fer_core.inference.images import MAX_IMAGE_PIXELS, load_image_bytes
 from fer_core.labels import FER_LABELS
 from tests.fuzz.counts import count
 
@@ -237,7 +237,7 @@ def test_dataset_image_decoder(data: bytes) -> None:
 @given(data=hostile_image_bytes())
 @example(data=_bmp_taller_than_opencv_allows())
 def test_upload_image_decoder(data: bytes) -> None:
-    """fer_core.images.load_image_bytes (Predict uploads, snapshots): BGR uint8, or ImageError."""
+    """fer_core.inference.images.load_image_bytes (Predict uploads, snapshots): BGR uint8, or ImageError."""
     count("images.load_image_bytes")
     try:
         img = load_image_bytes(data, name="upload.jpg")
@@ -493,7 +493,7 @@ class StubClassifier:
 
 @pytest.fixture(scope="module")
 def detectors():
-    from fer_core.faces import available_detectors, make_detector
+    from fer_core.inference.faces import available_detectors, make_detector
 
     return {name: make_detector(name, max_width=960) for name in available_detectors() if name != "mtcnn"}
 
@@ -534,7 +534,7 @@ def frames(draw):
 @example(batch=[np.full((32767, 1, 3), 128, np.uint8)], whole=True, det="haar")  # crop_face raised cv2.error
 def test_predict_images(detectors, batch, whole: bool, det: str) -> None:
     """batch_predict.predict_images + annotate + results CSV: one result per input, errors as results."""
-    from fer_core.batch_predict import annotate, predict_images, results_csv, results_table
+    from fer_core.inference.batch_predict import annotate, predict_images, results_csv, results_table
 
     count("batch_predict.predict_images")
     detector = detectors.get(det) or next(iter(detectors.values()))
@@ -555,7 +555,7 @@ def test_predict_images(detectors, batch, whole: bool, det: str) -> None:
 @given(stream=st.lists(frames(), min_size=1, max_size=6), det=st.sampled_from(["yunet", "haar"]))
 def test_webcam_pipeline(detectors, stream, det: str) -> None:
     """realtime.FramePipeline.process (the webcam callback): never raises, counts bad frames."""
-    from fer_core.realtime import FramePipeline
+    from fer_core.inference.realtime import FramePipeline
 
     count("realtime.FramePipeline.process")
     pipeline = FramePipeline(detectors.get(det) or next(iter(detectors.values())), StubClassifier(),
@@ -573,8 +573,8 @@ def tiny_store(tmp_path_factory):
     """A model store with one tiny real Keras model (TensorFlow is imported here)."""
     import keras
 
-    from fer_core.classifier import EmotionClassifier
-    from fer_core.store import ModelStore
+    from fer_core.inference.classifier import EmotionClassifier
+    from fer_core.store.runs import ModelStore
 
     store = ModelStore(tmp_path_factory.mktemp("fuzz-models"))
     run = store.create_run({"architecture": "tiny", "labels": list(FER_LABELS), "input_shape": [48, 48, 1]})
@@ -593,8 +593,8 @@ def tiny_store(tmp_path_factory):
                       min_size=1, max_size=3))
 def test_predict_files(sandbox: Sandbox, tiny_store, detectors, monkeypatch, files) -> None:
     """batch_predict.predict_files (the CLI's predict): one row per file or face, errors as rows."""
-    from fer_core import batch_predict
-    from fer_core.classifier import EmotionClassifier
+    from fer_core.inference import batch_predict
+    from fer_core.inference.classifier import EmotionClassifier
 
     count("batch_predict.predict_files")
     store, run_id, classifier = tiny_store
@@ -638,7 +638,7 @@ def non_model_files(draw) -> tuple[bytes, str]:
 @given(f=non_model_files())
 def test_load_model_file_non_models(sandbox: Sandbox, tiny_store, f) -> None:
     """store.load_model_file on files that are not models: ModelFileError, nothing executed."""
-    from fer_core.store import load_model_file
+    from fer_core.store.model_files import load_model_file
 
     count("store.load_model_file(non-model)")
     data, ext = f

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fer_core.errors import ModelFileError
-from fer_core.model_import import import_model
-from fer_core.model_safety import H5_MAGIC, ZIP_MAGIC, inspect_model_file
-from fer_core.store import ModelStore
+from fer_core.store.importing import import_model
+from fer_core.store.safety import H5_MAGIC, ZIP_MAGIC, inspect_model_file
+from fer_core.store.runs import ModelStore
 from tests.fuzz.counts import count
 
 pytestmark = pytest.mark.slow
@@ -152,7 +152,7 @@ def test_code_hidden_anywhere_in_the_config_is_refused(tmp_path_factory, tree, c
 @fuzz(40)
 @given(body=st.binary(max_size=2048), ident=st.booleans())
 def test_tflite_runner_refuses_random_bytes(body: bytes, ident: bool) -> None:
-    from fer_core.model_export import TFLiteRunner
+    from fer_core.store.export import TFLiteRunner
 
     count("TFLite runner: random bytes")
     data = (body[:4].ljust(4, b"\0") + b"TFL3" + body[4:]) if ident else body

@@ -1,0 +1,45 @@
+"""Command line: `python -m fer_core data|train|evaluate|predict|runs|import|conventions|export`.
+
+Heavy imports (TensorFlow, OpenCV models) happen inside each command, so `--help` is
+instant. Errors meant for the user (fer_core.errors.FerError, bad settings) print as
+`error: ...` with exit code 2, never a traceback.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from fer_core.cli import data, evaluate, models, train
+from fer_core.errors import EXIT_BUSY, EXIT_ERROR, FerError, TrainingBusyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer_core", description="fer-studio: facial emotion recognition on FER-2013.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    for module in (data, train, evaluate, models):
+        module.add_parsers(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    # Progress bars redraw many times a second: on a terminal that is one line, in a pipe or a
+    # log file it is hundreds. Without a terminal, print per-epoch lines at most.
+    args.progress_bars = not getattr(args, "no_progress", True) and sys.stderr.isatty()
+    try:
+        return int(args.func(args) or 0)
+    except TrainingBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except FerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

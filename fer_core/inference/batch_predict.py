@@ -1,0 +1,263 @@
+"""Emotion prediction on many still images (uploads, CLI) with the real-time engine's parts.
+
+`predict_images(images_bgr, detector, classifier)` finds the faces of every image, crops them
+the same way as the webcam pipeline (fer_core.inference.overlay.crop_face) and classifies the faces of
+ALL images in one batched call. Results stay grouped per image, faces in reading order.
+`annotate(image, result)` draws them; `results_table(results)` gives CSV rows;
+`predict_files(paths, ...)` is the CLI's entry point (loads the model from the store).
+
+Images are BGR (use fer_core.inference.images.load_image_bytes for uploads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_core.errors import FerError, ImageError
+from fer_core.inference.boxes import Box
+from fer_core.inference.faces import FaceDetector
+from fer_core.inference.frames import ProbabilityClassifier
+from fer_core.inference.images import ensure_bgr
+from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
+from fer_core.labels import FER_LABELS
+
+#: Detection width for still images: more pixels than the webcam path, to find small faces.
+STILL_IMAGE_DETECT_WIDTH = 960
+
+
+@dataclass
+class FacePrediction:
+    index: int  # 0-based, in reading order (top-to-bottom rows, then left-to-right)
+    box: Box
+    label: str
+    confidence: float
+    probabilities: np.ndarray  # (7,) FER_LABELS order
+    whole_image: bool = False  # no face was found; the whole image was classified
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "box": self.box.to_dict(),
+            "label": self.label,
+            "confidence": round(float(self.confidence), 4),
+            "probabilities": {n: round(float(p), 4) for n, p in zip(FER_LABELS, self.probabilities)},
+            "whole_image": self.whole_image,
+        }
+
+
+@dataclass
+class ImageResult:
+    name: str
+    width: int = 0
+    height: int = 0
+    faces: list[FacePrediction] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        if not self.faces:
+            return "no face"
+        return "whole image" if self.faces[0].whole_image else "faces"
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.name}: {self.error}"
+        if not self.faces:
+            return f"{self.name}: no face found"
+        parts = [f"{f.label} {f.confidence * 100:.0f}%" for f in self.faces]
+        what = "whole image" if self.faces[0].whole_image else f"{len(self.faces)} face{'s' if len(self.faces) != 1 else ''}"
+        return f"{self.name}: {what}: " + ", ".join(parts)
+
+
+def _reading_order(boxes: list[Box]) -> list[Box]:
+    """Sort boxes into rows (by centre y, rows as tall as the median face) then left to right."""
+    if len(boxes) < 2:
+        return boxes
+    row_h = float(np.median([b.h for b in boxes])) or 1.0
+    return sorted(boxes, key=lambda b: (int(b.center[1] // row_h), b.center[0]))
+
+
+def predict_images(
+    images_bgr: Sequence[np.ndarray] | Mapping[str, np.ndarray] | Iterable[tuple[str, np.ndarray]],
+    detector: FaceDetector,
+    classifier: ProbabilityClassifier,
+    whole_image_if_no_face: bool = False,
+    *,
+    names: Sequence[str] | None = None,
+    margin: float = DEFAULT_MARGIN,
+    align: bool = True,
+    max_faces_per_image: int = 64,
+) -> list[ImageResult]:
+    """Detect and classify the faces of many images; one classifier call for all faces.
+
+    `images_bgr`: a list of BGR arrays (names "image 1", ... or `names`), a {name: array} mapping,
+    or (name, array) pairs. An unusable image (None, wrong dtype / shape) gets a result with
+    `error` set instead of stopping the batch. With `whole_image_if_no_face`, an image where no
+    face is found is classified as a whole (centre square crop), marked `whole_image=True`.
+    """
+    if isinstance(images_bgr, Mapping):
+        items = list(images_bgr.items())
+    else:
+        seq = list(images_bgr)
+        if seq and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in seq):
+            items = seq
+        else:
+            labels = list(names) if names is not None else [f"image {i + 1}" for i in range(len(seq))]
+            if len(labels) != len(seq):
+                raise ValueError(f"{len(labels)} names for {len(seq)} images")
+            items = list(zip(labels, seq))
+
+    results: list[ImageResult] = []
+    crops: list[np.ndarray] = []
+    owners: list[tuple[int, Box, bool]] = []  # (result index, box, whole image)
+    for name, image in items:
+        res = ImageResult(str(name))
+        results.append(res)
+        try:
+            img = ensure_bgr(image)
+        except ImageError as exc:
+            res.error = str(exc)
+            continue
+        res.height, res.width = img.shape[:2]
+        try:
+            boxes = list(detector.detect(img))
+        except FerError as exc:
+            res.error = str(exc)
+            continue
+        boxes = _reading_order(boxes[:max_faces_per_image])
+        for b in boxes:
+            crops.append(crop_face(img, b, margin, align))
+            owners.append((len(results) - 1, b, False))
+        if not boxes and whole_image_if_no_face:
+            side = min(res.width, res.height)
+            b = Box((res.width - side) // 2, (res.height - side) // 2, side, side, 0.0)
+            crops.append(crop_face(img, b, 0.0, False))
+            owners.append((len(results) - 1, b, True))
+
+    if crops:
+        probs = np.asarray(classifier.predict_proba(crops), dtype=np.float32)
+        for (ri, box, whole), p in zip(owners, probs):
+            k = int(np.argmax(p))
+            faces = results[ri].faces
+            faces.append(FacePrediction(len(faces), box, FER_LABELS[k], float(p[k]), p, whole))
+    return results
+
+
+def annotate(image_bgr: np.ndarray, result: ImageResult) -> np.ndarray:
+    """A copy of the image with the result's boxes and labels drawn (BGR)."""
+    out = ensure_bgr(image_bgr).copy()
+    for f in result.faces:
+        if f.whole_image:
+            draw_text(out, f"whole image: {f.label} {f.confidence * 100:.0f}%")
+        else:
+            draw_face(out, f.box, f.label, f.confidence)
+    return out
+
+
+def results_table(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
+    """CSV rows: one per face (or one per image with no face / an error), probabilities per class."""
+    rows = []
+    for r in results:
+        base = {"file": r.name, "status": r.status}
+        if not r.faces:
+            rows.append({**base, "face": None, "x": None, "y": None, "w": None, "h": None, "score": None,
+                         "label": None, "confidence": None, **{f"p_{n}": None for n in FER_LABELS},
+                         "error": r.error})
+            continue
+        for f in r.faces:
+            rows.append({
+                **base,
+                "face": f.index + 1,
+                "x": f.box.x, "y": f.box.y, "w": f.box.w, "h": f.box.h,
+                "score": round(float(f.box.score), 4),
+                "label": f.label,
+                "confidence": round(float(f.confidence), 4),
+                **{f"p_{n}": round(float(p), 4) for n, p in zip(FER_LABELS, f.probabilities)},
+                "error": None,
+            })
+    return rows
+
+
+def results_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """results_table rows as CSV text (face numbers and boxes stay integers beside error rows)."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows)).convert_dtypes().to_csv(index=False)
+
+
+def predict_files(
+    paths: Sequence[str | Path],
+    run_id: str | None = None,
+    detector: str | FaceDetector = "auto",
+    whole_image_if_no_face: bool = False,
+    annotate_dir: Path | None = None,
+    store: Any = None,
+) -> list[dict[str, Any]]:
+    """CLI helper: classify image files with a stored model.
+
+    Returns one entry per CSV row: {"summary": printable line, "row": results_table row}.
+    Unreadable files become error rows, not exceptions; a missing model raises StoreError.
+    """
+    from fer_core.inference.classifier import EmotionClassifier
+    from fer_core.inference.faces import make_detector
+    from fer_core.inference.images import encode_png, load_image_file
+    from fer_core.store.default_model import resolve_run
+    from fer_core.store.runs import ModelStore
+
+    store = store or ModelStore()
+    run = resolve_run(store, run_id)
+    classifier = EmotionClassifier.from_store(store, run.run_id, warm_up_to=1)
+    det = make_detector(detector, max_width=STILL_IMAGE_DETECT_WIDTH) if isinstance(detector, str) else detector
+
+    names = [Path(p).name for p in paths]
+    images: list[np.ndarray | None] = []
+    errors: list[str | None] = []
+    for p in paths:
+        try:
+            images.append(load_image_file(p))
+            errors.append(None)
+        except ImageError as exc:
+            images.append(None)
+            errors.append(str(exc))
+    ok = [i for i, img in enumerate(images) if img is not None]
+    predicted = predict_images([(names[i], images[i]) for i in ok], det, classifier, whole_image_if_no_face)
+    results = [ImageResult(names[i], error=errors[i]) for i in range(len(paths))]
+    for i, r in zip(ok, predicted):
+        results[i] = r
+
+    if annotate_dir is not None:
+        annotate_dir = Path(annotate_dir)
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
+        for i in ok:
+            stem = Path(names[i]).stem
+            fname = f"{stem}_annotated.png"
+            k = 2
+            while fname in used:
+                fname = f"{stem}_{k}_annotated.png"
+                k += 1
+            used.add(fname)
+            (annotate_dir / fname).write_bytes(encode_png(annotate(images[i], results[i])))
+
+    out = []
+    rows = results_table(results)
+    row_iter = iter(rows)
+    for r in results:
+        n = max(1, len(r.faces))
+        for k in range(n):
+            row = next(row_iter)
+            if r.faces:
+                f = r.faces[k]
+                what = "whole image" if f.whole_image else f"face {f.index + 1} at ({f.box.x}, {f.box.y}, {f.box.w}x{f.box.h})"
+                summary = f"{r.name}: {what}: {f.label} {f.confidence * 100:.0f}%"
+            else:
+                summary = r.summary()
+            out.append({"summary": summary, "row": row})
+    return out

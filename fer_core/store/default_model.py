@@ -1,0 +1,47 @@
+"""Which model the app and CLI use when the user names none."""
+
+from __future__ import annotations
+
+from fer_core.store.layout import RunInfo
+from fer_core.store.runs import ModelStore
+
+# Order of preference among usable runs: the shipped default model, other shipped
+# models, then the user's own runs (finished before stopped), newest first.
+_STATUS_RANK = {"finished": 0, "stopped": 1, "failed": 2}
+
+
+def usable_runs(store: ModelStore) -> list[RunInfo]:
+    """Runs with a loadable-looking model (not running, not corrupt), best candidates first."""
+    runs = [r for r in store.list_runs() if r.usable and r.status != "running"]
+
+    def rank(r: RunInfo) -> tuple[int, int, int]:
+        shipped = r.meta.get("shipped") or {}
+        return (
+            0 if shipped.get("default") else 1,
+            0 if shipped else 1,
+            _STATUS_RANK.get(r.status, 3),
+        )
+
+    # list_runs is newest first and sort() is stable: ties keep that order.
+    return sorted(runs, key=rank)
+
+
+def default_run(store: ModelStore | None = None) -> RunInfo | None:
+    """The model to use when none is named, or None when the store has none."""
+    runs = usable_runs(store or ModelStore())
+    return runs[0] if runs else None
+
+
+def resolve_run(store: ModelStore, run_id: str | None) -> RunInfo:
+    """`run_id` if given, else the default; StoreError with what to do when there is none."""
+    from fer_core.errors import StoreError
+
+    if run_id:
+        return store.get(run_id)
+    run = default_run(store)
+    if run is None:
+        raise StoreError(
+            f"No trained model in the model store ({store.root}). "
+            "Train one first: python -m fer_core train --data demo"
+        )
+    return run

