@@ -1,7 +1,6 @@
 """What every command shares: the console, progress bars (only on a terminal), dataset loading,
 the metric table, the --no-progress option. Command modules import this, never each other."""
 
-
 from __future__ import annotations
 
 import argparse

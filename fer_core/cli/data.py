@@ -1,6 +1,5 @@
 """`python -m fer_core data SOURCE`: load a dataset, print its class table and data problems."""
 
-
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,5 @@
 """`evaluate`, `predict` and `runs`: use the models of the store."""
 
-
 from __future__ import annotations
 
 import argparse

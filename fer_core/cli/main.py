@@ -5,7 +5,6 @@ instant. Errors meant for the user (fer_core.errors.FerError, bad settings) prin
 `error: ...` with exit code 2, never a traceback.
 """
 
-
 from __future__ import annotations
 
 import argparse

@@ -5,7 +5,6 @@
     python -m fer_core export [RUN] --format tflite-float16 --out DIR [--check DATA]
 """
 
-
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,5 @@
 """`python -m fer_core train`: train a run (or --resume one) with progress per epoch."""
 
-
 from __future__ import annotations
 
 import argparse

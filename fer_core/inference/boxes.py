@@ -1,6 +1,5 @@
 """Face boxes (with optional eye/nose/mouth landmarks) and non-maximum suppression."""
 
-
 from __future__ import annotations
 
 import math

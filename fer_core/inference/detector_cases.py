@@ -1,7 +1,6 @@
 """Test images for face detectors: real faces (scikit-image, LFW) placed on backgrounds at several scales,
 rotations and occlusions, plus face-free negatives (benchmarks/realtime.py, docs/REALTIME.md)."""
 
-
 from __future__ import annotations
 
 import functools

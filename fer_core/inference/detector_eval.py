@@ -21,7 +21,6 @@ A detection matches a known face when IoU >= 0.3 (detectors disagree on where a 
 YuNet includes the forehead, Haar is square). Unmatched detections are false positives.
 """
 
-
 from __future__ import annotations
 
 import math

@@ -12,7 +12,6 @@ Result dict (JSON-ready; saved by evaluate_run as evaluation_<split>.json):
     predictions [{index, source, true, pred, correct, confidence, probs}], run_id (evaluate_run).
 """
 
-
 from __future__ import annotations
 
 import time

@@ -15,7 +15,6 @@ The numbers that chose the default are in benchmarks/realtime.py (detector table
 No TensorFlow import here (MTCNN imports it only when constructed).
 """
 
-
 from __future__ import annotations
 
 import importlib.util

@@ -1,6 +1,5 @@
 """Face crops for the classifier (square, margin, upright from the eye landmarks) and the drawn overlay."""
 
-
 from __future__ import annotations
 
 import math

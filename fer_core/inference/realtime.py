@@ -21,7 +21,6 @@ for bgr24 directly, so no RGB conversion happens anywhere on the way.
 No TensorFlow import here: the classifier object brings it.
 """
 
-
 from __future__ import annotations
 
 import math

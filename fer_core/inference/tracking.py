@@ -1,6 +1,5 @@
 """Face tracks between detections: IoU association, box smoothing, template matching on a small gray frame."""
 
-
 from __future__ import annotations
 
 from collections import deque

@@ -3,7 +3,6 @@
 A killed process leaves the old file or the new one, never half of either.
 """
 
-
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,5 @@
 """Which label order and pixel scaling fit a model: score each on a labelled split, and store the best."""
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -13,7 +13,6 @@ Safety: the file is inspected as data first (fer_core.store.safety: Lambda layer
 without deserializing, size limit, zip limits) and loaded with safe_mode=True.
 """
 
-
 from __future__ import annotations
 
 import hashlib

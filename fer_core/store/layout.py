@@ -1,6 +1,5 @@
 """A run folder's files and what the store knows about a run (RunInfo)."""
 
-
 from __future__ import annotations
 
 import re

@@ -4,7 +4,6 @@ A killed training releases it (the kernel drops the flock); the file also record
 pid and start time for the "already running" message.
 """
 
-
 from __future__ import annotations
 
 import contextlib

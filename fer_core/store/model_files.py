@@ -1,6 +1,5 @@
 """Model files: save (atomic, float32, optimizer-free by default) and load (checked as data first, safe_mode)."""
 
-
 from __future__ import annotations
 
 import contextlib

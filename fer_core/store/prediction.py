@@ -3,7 +3,6 @@
 Shared by evaluation and by the import / export checks, which score a model file on a labelled split.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Sequence

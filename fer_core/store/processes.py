@@ -1,6 +1,5 @@
 """Is the process that wrote a run (or holds the lock) still running? Linux /proc, pid reuse aware."""
 
-
 from __future__ import annotations
 
 import os

@@ -3,7 +3,6 @@
 A mixin of ModelStore (it needs the store's run_dir / _existing_dir / evaluation_path).
 """
 
-
 from __future__ import annotations
 
 import contextlib

@@ -13,7 +13,6 @@ lazily only to save and load models. ModelStore keeps run folders (create, list,
 and models; meta/events/stop/evaluations are in store.records, the lock in store.lock.
 """
 
-
 from __future__ import annotations
 
 import contextlib

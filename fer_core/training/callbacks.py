@@ -1,7 +1,6 @@
 """The run's own Keras callbacks (stop check, best checkpoint, epoch events, resume checkpoint),
 the disk-full guard around saves, and signal handling that turns SIGTERM/SIGINT into a clean stop."""
 
-
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,5 @@
 """Training settings (TrainConfig): defaults, validation with clear messages, the cosine schedule."""
 
-
 from __future__ import annotations
 
 import math

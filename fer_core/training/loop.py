@@ -10,7 +10,6 @@ or SIGTERM/SIGINT (when called from the main thread). Final status: "finished", 
 or "failed" (the exception is re-raised). Only one training runs per store at a time.
 """
 
-
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,5 @@
 """Resume a stopped, failed or killed run from its last complete epoch (store.checkpoints)."""
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
