@@ -12,9 +12,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from fer_core.training import jobs
 from fer_core.charts import history_figure
 from fer_core.errors import FerError, StoreError
+from fer_core.training import jobs
+from fer_core.training.precision import PRECISIONS, default_precision
 from ui.common import (
     STATUS_BADGE,
     current_dataset,
@@ -97,7 +98,26 @@ def show_progress(run_id: str, live: bool) -> str | None:
         if log:
             with st.expander("Training log (last lines)"):
                 st.code(log[-3000:], language=None)
+    if snap.status in ("stopped", "failed") and not live:
+        resume_button(run_id, key=f"resume_{run_id}")
     return snap.status
+
+
+def resume_button(run_id: str, key: str) -> None:
+    """Resume a stopped, failed or killed run from its last complete epoch (disabled, with the reason, when it cannot)."""
+    why_not = jobs.can_resume(store, run_id)
+    busy_now = jobs.running_job(store) is not None
+    help_text = (f"Cannot resume: {why_not}." if why_not else
+                 "Continue from the last complete epoch with the same settings, optimizer state and "
+                 "learning-rate schedule; the curves carry on where they stopped.")
+    if st.button("Resume training", icon=":material/replay:", key=key, disabled=bool(why_not) or busy_now,
+                 help=help_text):
+        with friendly_errors("Could not resume the training"):
+            source = jobs.resume_source(store, run_id, dataset_source())
+            with st.spinner(f"Resuming {run_id}…"):
+                jobs.start_resume(source, run_id, store=store)
+            st.session_state["train_last_run"] = run_id
+            st.rerun()
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -212,11 +232,16 @@ patience = c[1].number_input("Early-stopping patience", 0, 1000, 8, key="tr_pat"
 smoothing = c[2].number_input("Label smoothing", 0.0, 0.5, 0.0, 0.05, key="tr_ls", disabled=busy)
 cap = c[3].number_input("Max training images (0 = all)", 0, 1_000_000, 0, 1000, key="tr_cap", disabled=busy,
                         help="Train on a stratified subset for a quick try.")
-c = st.columns([1, 3])
+c = st.columns([1, 1, 2])
 schedule = c[0].selectbox("Learning-rate schedule", ["plateau", "cosine"], key="tr_sched", disabled=busy,
                           help="plateau: halve the rate when the validation loss stalls; "
                                "cosine: decay it smoothly to 1/100 over the epochs.")
-name = c[1].text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
+precisions = list(PRECISIONS)
+precision = c[1].selectbox(
+    "Precision", precisions, index=precisions.index(default_precision()), key="tr_precision", disabled=busy,
+    help="bf16: bfloat16 arithmetic with float32 weights, faster on CPUs with AMX / AVX512-BF16 and on recent "
+         "GPUs (the default where this machine has them); the saved model is float32 either way.")
+name = c[2].text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
 
 config = {
     "architecture": arch,
@@ -231,6 +256,7 @@ config = {
     "early_stopping_patience": int(patience),
     "label_smoothing": float(smoothing),
     "lr_schedule": schedule,
+    "precision": precision,
     "name": name.strip() or None,
 }
 if int(cap) > 0:
@@ -264,6 +290,13 @@ else:
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True,
                  column_config={"best val accuracy": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+    resumable = [r.run_id for r in runs if r.status in ("stopped", "failed") and jobs.can_resume(store, r.run_id) is None]
+    with st.expander(f"Resume a run ({len(resumable)})"):
+        st.caption("A stopped, failed or killed run continues from its last complete epoch, on the dataset it was "
+                   "trained on.")
+        pick = st.selectbox("Run", resumable, key="resume_pick", index=None, placeholder="choose a run")
+        if pick:
+            resume_button(pick, key="resume_from_list")
     with st.expander("Delete a run"):
         deletable = [r.run_id for r in runs if r.status != "running"]
         victim = st.selectbox("Run", deletable, key="del_run", index=None, placeholder="choose a run")

@@ -227,6 +227,53 @@ def test_train_short_run_shows_epochs_then_finishes():
     assert [e["lr"] for e in meta["history"]] == pytest.approx([lr, lr / 100], rel=1e-4)
 
 
+def _wait_page(at: AppTest, until, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+        at.run()  # fragments do not tick under AppTest: rerun the page
+        assert_clean(at)
+
+
+def test_train_page_precision_stop_then_resume_to_the_planned_epochs():
+    """Precision chosen on the page reaches the run; a stopped run gets a Resume button that continues
+    it from its last complete epoch to the planned number of epochs, one history without gaps."""
+    at = new_app()
+    open_page(at, "app_pages/train.py")
+    assert_clean(at)
+    assert at.selectbox(key="tr_precision").options == ["float32", "bf16"]
+    at.selectbox(key="tr_precision").set_value("float32")
+    at.number_input(key="tr_epochs").set_value(12)
+    at.number_input(key="tr_cap").set_value(400)
+    at.number_input(key="tr_pat").set_value(0)
+    at.button(key="tr_start").click().run()
+    assert_clean(at)
+    run_id = at.session_state["train_last_run"]
+    models = Path(os.environ["FER_MODELS_DIR"])
+    events = models / run_id / "events.jsonl"
+
+    def epochs_done() -> int:
+        return sum('"event": "epoch"' in ln for ln in events.read_text().splitlines()) if events.exists() else 0
+
+    _wait_page(at, lambda: epochs_done() >= 2, "two epochs")
+    at.button(key=f"stop_{run_id}").click().run()
+    _wait_page(at, lambda: json.loads((models / run_id / "meta.json").read_text())["status"] == "stopped", "the stop")
+    stopped_at = len(json.loads((models / run_id / "meta.json").read_text())["history"])
+    assert 2 <= stopped_at < 12
+    resume = at.button(key=f"resume_{run_id}")
+    assert not resume.disabled, resume.help
+    resume.click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    _wait_page(at, lambda: json.loads((models / run_id / "meta.json").read_text())["status"] == "finished", "the resumed run")
+    meta = json.loads((models / run_id / "meta.json").read_text())
+    assert [e["epoch"] for e in meta["history"]] == list(range(1, 13))
+    assert meta["params"]["precision"] == "float32" and meta["resumed"]
+    assert "Epoch 12 of 12" in " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert f"resume_{run_id}" not in [b.key for b in at.button]  # a finished run offers no Resume
+
+
 def test_evaluate_finished_run_and_open_confusion_cell():
     run_id = install_tiny_run(os.environ["FER_MODELS_DIR"])
     at = new_app()
@@ -275,8 +322,8 @@ def test_quick_demo_training_from_home_lands_on_train_page():
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
     assert "Training now" in texts(at)
-    from fer_core import jobs
-    from fer_core.store import ModelStore
+    from fer_core.training import jobs
+    from fer_core.store.runs import ModelStore
 
     store = ModelStore()
     run = jobs.running_job(store)
