@@ -227,6 +227,23 @@ def test_train_short_run_shows_epochs_then_finishes():
     assert [e["lr"] for e in meta["history"]] == pytest.approx([lr, lr / 100], rel=1e-4)
 
 
+def test_train_page_opens_on_the_recommended_recipe_of_vgg_compact():
+    """The default recipe is vgg_compact's (cosine, label smoothing, random erasing, 10 epochs on the demo
+    set); choosing another architecture loads its own recipe into every field."""
+    at = new_app()
+    open_page(at, "app_pages/train.py")
+    assert_clean(at)
+    assert at.selectbox(key="tr_arch").value == "vgg_compact"
+    assert (at.selectbox(key="tr_sched").value, at.number_input(key="tr_ls").value, at.toggle(key="tr_erase").value) \
+        == ("cosine", 0.1, True)
+    assert at.number_input(key="tr_epochs").value == 10  # capped on the synthetic demo set
+    at.selectbox(key="tr_arch").set_value("mini_xception").run()
+    assert_clean(at)
+    assert (at.selectbox(key="tr_sched").value, at.number_input(key="tr_ls").value, at.toggle(key="tr_erase").value) \
+        == ("plateau", 0.0, False)
+    assert (at.selectbox(key="tr_batch").value, at.selectbox(key="tr_opt").value) == (64, "adam")
+
+
 def _wait_page(at: AppTest, until, what: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not until():

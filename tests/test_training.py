@@ -41,6 +41,9 @@ def test_config_defaults_roundtrip_and_recommended() -> None:
     assert TrainConfig.from_dict({"optimizer": "SGD"}).optimizer == "sgd"
     r = TrainConfig.recommended("vgg_fer", epochs=5)
     assert (r.architecture, r.optimizer, r.epochs) == ("vgg_fer", "sgd", 5)
+    compact = TrainConfig.recommended("vgg_compact")  # the Train page's default recipe
+    assert (compact.lr_schedule, compact.label_smoothing, compact.random_erasing) == ("cosine", 0.1, True)
+    assert TrainConfig.recommended("vgg_compact", lr_schedule="plateau").lr_schedule == "plateau"
     assert TrainConfig(validation="test").validation_fraction is None
 
 

@@ -38,6 +38,9 @@ class ArchSpec:
     batch_size: int
     learning_rate: float
     optimizer: str  # "adam" | "adamw" | "sgd"
+    lr_schedule: str = "plateau"  # "plateau" | "cosine"
+    label_smoothing: float = 0.0
+    random_erasing: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +53,9 @@ class ArchSpec:
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
             "optimizer": self.optimizer,
+            "lr_schedule": self.lr_schedule,
+            "label_smoothing": self.label_smoothing,
+            "random_erasing": self.random_erasing,
         }
 
 
@@ -102,14 +108,17 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         description=(
             "The VGG-FER design at half the width: 4 stages of 32-64-128-256 filters, BatchNorm "
             "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 3.5x faster to train "
-            "than VGG-FER (about 2.5 minutes per FER-2013 epoch on a 2-core CPU), so it can be "
-            "trained fully on a laptop: 64% on FER-2013 test after 34 epochs of Adam with a "
-            "cosine schedule, random erasing and label smoothing (SGD at 0.03 did not start learning)."
+            "than VGG-FER, so it can be trained fully on a laptop: in bf16 on a 2-core CPU with "
+            "AMX about 1 minute per FER-2013 epoch (2.5 minutes in float32). Recommended recipe: "
+            "Adam with a cosine schedule, random erasing and label smoothing."
         ),
-        epochs=34,
+        epochs=30,
         batch_size=128,
         learning_rate=1e-3,
         optimizer="adam",
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        random_erasing=True,
     ),
 }
 
