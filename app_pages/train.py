@@ -233,7 +233,7 @@ splits_other = [s for s in ds.splits if s != "train"] if ds is not None else []
 val_mode = c[3].radio("Validation on", ["part of train"] + splits_other, key="tr_valmode", disabled=busy, horizontal=True,
                       help="Hold out a stratified fraction of train, or validate on another split.")
 c = st.columns(4)
-val_frac = c[0].slider("Validation fraction", 0.05, 0.5, 0.2, 0.05, key="tr_valfrac",
+val_frac = c[0].slider("Validation fraction", 0.05, 0.5, 0.1, 0.05, key="tr_valfrac",
                        disabled=busy or val_mode != "part of train")
 patience = c[1].number_input("Early-stopping patience", 0, 1000, 8, key="tr_pat", disabled=busy,
                              help="Stop after this many epochs without a better validation accuracy (0: never).")

@@ -237,6 +237,7 @@ def test_train_page_opens_on_the_recommended_recipe_of_vgg_compact():
     assert (at.selectbox(key="tr_sched").value, at.number_input(key="tr_ls").value, at.toggle(key="tr_erase").value) \
         == ("cosine", 0.1, True)
     assert at.number_input(key="tr_epochs").value == 10  # capped on the synthetic demo set
+    assert at.slider(key="tr_valfrac").value == 0.1
     at.selectbox(key="tr_arch").set_value("mini_xception").run()
     assert_clean(at)
     assert (at.selectbox(key="tr_sched").value, at.number_input(key="tr_ls").value, at.toggle(key="tr_erase").value) \
