@@ -98,20 +98,16 @@ def test_no_import_circle() -> None:
             visit(m)
 
 
-def test_the_cycle_check_finds_a_circle(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cycle_check_finds_a_circle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The walker sees lazy imports: a function-level import that closes a loop is reported."""
     fake = {"fer_core.a": "def f():\n    from fer_core.b import g\n", "fer_core.b": "import fer_core.a\n"}
     for name, text in fake.items():
-        p = ROOT / "tests" / f"_layout_{name.split('.')[-1]}.py"
-        monkeypatch.setitem(MODULES, name, p)
-        p.write_text(text)
-    try:
-        assert imports_of("fer_core.a") == {"fer_core.b"} and imports_of("fer_core.b") == {"fer_core.a"}
-        with pytest.raises(pytest.fail.Exception, match="import circle"):
-            test_no_import_circle()
-    finally:
-        for name in fake:
-            (ROOT / "tests" / f"_layout_{name.split('.')[-1]}.py").unlink()
+        path = tmp_path / f"{name.split('.')[-1]}.py"
+        path.write_text(text)
+        monkeypatch.setitem(MODULES, name, path)
+    assert imports_of("fer_core.a") == {"fer_core.b"} and imports_of("fer_core.b") == {"fer_core.a"}
+    with pytest.raises(pytest.fail.Exception, match="import circle"):
+        test_no_import_circle()
 
 
 def test_packages_import_only_what_they_may() -> None:
