@@ -14,7 +14,7 @@ PKG = ROOT / "fer_core"
 MAX_LINES = 320
 
 # Foundation modules at the top of fer_core: anyone may import them; they import only each other.
-FOUNDATION = {"fer_core", "fer_core.errors", "fer_core.labels", "fer_core.paths", "fer_core.preprocess",
+FOUNDATION = {"fer_core", "fer_core.errors", "fer_core.labels", "fer_core.paths", "fer_core.preprocess", "fer_core.lazy",
               "fer_core.colors", "fer_core.charts"}
 # package -> the fer_core packages it may import besides itself and the foundation
 ALLOWED = {
@@ -154,3 +154,28 @@ def test_design_doc_states_the_rule_the_tests_hold() -> None:
         for other in ALLOWED:
             short = f"`{other}`"
             assert (short in may) == (other in allowed), f"{pkg}: DESIGN.md says {may.strip()!r}"
+
+
+@pytest.mark.parametrize("package", ["fer_core.store", "fer_core.training", "fer_core.inference"])
+def test_package_api_names_resolve_to_their_modules(package: str) -> None:
+    import importlib
+
+    pkg = importlib.import_module(package)
+    assert pkg.__all__
+    for name in pkg.__all__:
+        obj = getattr(pkg, name)
+        module = importlib.import_module(f"{package}.{pkg._API[name]}")
+        assert getattr(module, name) is obj, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        getattr(pkg, "nothing_here")
+
+
+def test_importing_the_packages_imports_no_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, fer_core.store, fer_core.training, fer_core.inference, fer_core.cli; "
+            "print('tensorflow' in sys.modules, 'cv2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "False"]

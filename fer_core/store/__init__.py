@@ -18,8 +18,7 @@ training, inference, cli, charts or Streamlit (tests/test_layout.py).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from fer_core.lazy import lazy_getattr
 
 # public name -> the module of this package that defines it (imported on first use, so importing
 # the package costs nothing and pulls in no TensorFlow)
@@ -56,9 +55,4 @@ _API = {
     "usable_runs": "default_model",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(import_module(f"{__name__}.{_API[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _API)

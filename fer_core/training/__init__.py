@@ -16,8 +16,7 @@ or Streamlit (tests/test_layout.py).
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from fer_core.lazy import lazy_getattr
 
 # public name -> the module of this package that defines it (imported on first use, so importing
 # the package costs nothing and pulls in no TensorFlow)
@@ -31,7 +30,8 @@ _API = {
     "default_precision": "precision",
     "precision_scope": "precision",
     "make_dataset": "pipeline",
-    "prepare_training_data": "pipeline",
+    "prepare_training_data": "split",
+    "TrainingData": "split",
     "train": "loop",
     "build_run_meta": "loop",
     "resume": "resume",
@@ -44,9 +44,4 @@ _API = {
     "running_job": "jobs",
 }
 __all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(import_module(f"{__name__}.{_API[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _API)
