@@ -179,3 +179,14 @@ def test_importing_the_packages_imports_no_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("package", ["fer_core.store", "fer_core.training", "fer_core.inference"])
+def test_no_api_name_is_also_a_submodule(package: str) -> None:
+    """`from pkg import resume` would give the function or the module `pkg.resume` depending on what
+    was imported before: a public name must not be a submodule's name."""
+    import importlib
+
+    pkg = importlib.import_module(package)
+    submodules = {m.rpartition(".")[2] for m in MODULES if m.startswith(package + ".")}
+    assert not submodules & set(pkg.__all__)

@@ -24,7 +24,7 @@ from fer_core.errors import StoreError
 from fer_core.store.runs import ModelStore
 from fer_core.store.processes import process_alive
 from fer_core.training.config import TrainConfig, cosine_lr
-from fer_core.training.resume import resume, resume_check
+from fer_core.training.resuming import resume, resume_check
 from fer_core.training.loop import train
 from tests.cli_helpers import run_cli
 

@@ -94,7 +94,7 @@ _RESUME_CONFLICTS = ("arch", "recommended", "epochs", "batch_size", "lr", "optim
 def cmd_resume(args: argparse.Namespace) -> int:
     """`train --resume RUN`: continue a stopped, failed or killed run with its own settings."""
     from fer_core.store.runs import ModelStore
-    from fer_core.training.resume import resume, resume_check
+    from fer_core.training.resuming import resume, resume_check
 
     given = [f"--{k.replace('_', '-')}" for k in _RESUME_CONFLICTS
              if getattr(args, k, None) is not None and not (k == "recommended" and not args.recommended)]

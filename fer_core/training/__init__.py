@@ -7,7 +7,7 @@
     split          the arrays a run trains on: train / validation split, class weights
     callbacks      the run's Keras callbacks: stop, best checkpoint, epoch events, resume checkpoint
     loop           train(): one run in the store, start to end
-    resume         resume(): continue a stopped / failed / killed run
+    resuming       resume(): continue a stopped / failed / killed run
     jobs           training as a subprocess of the app: start, follow, stop, resume
 
 May import fer_core's foundation, fer_core.data and fer_core.store; never inference, cli, charts
@@ -34,8 +34,8 @@ _API = {
     "TrainingData": "split",
     "train": "loop",
     "build_run_meta": "loop",
-    "resume": "resume",
-    "resume_check": "resume",
+    "resume": "resuming",
+    "resume_check": "resuming",
     "start_training": "jobs",
     "start_resume": "jobs",
     "can_resume": "jobs",

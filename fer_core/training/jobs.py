@@ -206,7 +206,7 @@ def start_training(
 
 
 def start_resume(data_source: str, run_id: str, store: ModelStore | None = None, wait_s: float = 120.0) -> str:
-    """Resume a stopped, failed or killed run in a subprocess (see training.resume).
+    """Resume a stopped, failed or killed run in a subprocess (see training.resuming).
 
     Returns `run_id` once the subprocess holds the training lock; TrainingBusyError when another
     training runs, FerError with the reason when the run cannot be resumed (finished, no or
