@@ -20,6 +20,11 @@ from fer_core.store.checkpoints import save_last
 from fer_core.store.runs import ModelStore
 from fer_core.training.config import STOP_CHECK_EVERY
 
+# Least seconds between two resume checkpoints (0: after every epoch). An accelerator can finish a
+# FER-2013 epoch in a second or two, while a checkpoint with optimizer state is tens of MB:
+# docs/train_on_gpu.py raises it. The last planned epoch is always saved.
+LAST_CHECKPOINT_EVERY_S = 0.0
+
 
 def _keras_callback_base() -> type:
     import keras
@@ -122,6 +127,11 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if state.get("cut_short"):
                 return  # a resumed run starts again at this epoch
+            now = time.monotonic()
+            last_planned = epoch + 1 >= int((self.params or {}).get("epochs") or 0)
+            if not last_planned and now - state.get("last_saved", -math.inf) < LAST_CHECKPOINT_EVERY_S:
+                return
+            state["last_saved"] = now
             loop = {
                 "history": state["history"],
                 "best_value": state.get("best_value"),

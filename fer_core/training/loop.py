@@ -37,13 +37,23 @@ from fer_core.training.split import TrainingData, prepare_training_data
 
 
 def select_strategy() -> Any:
-    """MirroredStrategy when more than one GPU is visible, the default strategy otherwise."""
+    """MirroredStrategy when more than one GPU is visible, the default strategy otherwise;
+    a no-op scope under a Keras backend other than TensorFlow (JAX, PyTorch)."""
+    from fer_core.training.feeding import keras_backend
+
+    if keras_backend() != "tensorflow":
+        return _NoStrategy()
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+class _NoStrategy:
+    def scope(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 def _make_optimizer(config: TrainConfig) -> Any:
@@ -70,14 +80,14 @@ def _dataset_info(dataset: Any) -> dict[str, Any]:
 
 def build_run_meta(dataset: Any, config: TrainConfig) -> dict[str, Any]:
     """meta.json content of a run that is about to start (status "running")."""
-    from fer_core.training.pipeline import PREPROCESSING
+    from fer_core.preprocess import DEFAULT_PREPROCESSING
 
     return {
         "name": config.name,
         "architecture": config.architecture,
         "labels": list(FER_LABELS),
         "input_shape": list(INPUT_SHAPE),
-        "preprocessing": dict(PREPROCESSING),
+        "preprocessing": dict(DEFAULT_PREPROCESSING),
         "dataset": _dataset_info(dataset),
         "params": config.to_dict(),
         "history": [],
@@ -183,7 +193,7 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
                   extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None) -> None:
     import keras
 
-    from fer_core.training.pipeline import make_dataset
+    from fer_core.training.feeding import make_feed
     from fer_core.training.precision import precision_scope
 
     stop_flag = threading.Event()
@@ -224,11 +234,11 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
             )
             # A resumed run draws other shuffles and augmentations than the epochs it already ran.
             data_seed = config.seed + initial_epoch
-            train_ds = make_dataset(
+            train_ds = make_feed(
                 data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
                 random_erasing=config.random_erasing, seed=data_seed, sample_weights=data.sample_weights,
             )
-            val_ds = make_dataset(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
+            val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
             schedule = _schedule_callbacks(config, monitor)
             cbs: list[Any] = [*schedule.values(), *_make_callbacks(store, run_id, monitor, stop_flag, state, schedule)]
             if last:

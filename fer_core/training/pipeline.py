@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-PREPROCESSING: dict[str, str] = {"color": "grayscale", "scale": "0-1"}
+from fer_core.preprocess import DEFAULT_PREPROCESSING
+
+PREPROCESSING: dict[str, str] = dict(DEFAULT_PREPROCESSING)
 PARALLEL_CALLS = 2
 PREFETCH = 2
 
