@@ -267,6 +267,11 @@ config = {
     "precision": precision,
     "name": name.strip() or None,
 }
+recipe = specs[arch]  # its weight decay and warm-up, where the recipe's optimizer and schedule are kept
+if opt == recipe.get("optimizer"):
+    config["weight_decay"] = recipe.get("weight_decay")
+if schedule == "cosine" and 0 < int(recipe.get("warmup_epochs") or 0) < int(epochs):
+    config["warmup_epochs"] = int(recipe["warmup_epochs"])
 if int(cap) > 0:
     config["max_train_images"] = max(int(cap), 14)
 

@@ -243,6 +243,10 @@ def test_train_page_opens_on_the_recommended_recipe_of_vgg_compact():
     assert (at.selectbox(key="tr_sched").value, at.number_input(key="tr_ls").value, at.toggle(key="tr_erase").value) \
         == ("plateau", 0.0, False)
     assert (at.selectbox(key="tr_batch").value, at.selectbox(key="tr_opt").value) == (64, "adam")
+    at.selectbox(key="tr_arch").set_value("vgg_fer").run()  # the shipped default's recipe
+    assert_clean(at)
+    assert (at.selectbox(key="tr_opt").value, at.selectbox(key="tr_sched").value, at.selectbox(key="tr_batch").value) \
+        == ("adamw", "cosine", 128)
 
 
 def _wait_page(at: AppTest, until, what: str, timeout: float = 300) -> None:

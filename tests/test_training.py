@@ -40,7 +40,8 @@ def test_config_defaults_roundtrip_and_recommended() -> None:
     assert TrainConfig.from_dict(d) == c
     assert TrainConfig.from_dict({"optimizer": "SGD"}).optimizer == "sgd"
     r = TrainConfig.recommended("vgg_fer", epochs=5)
-    assert (r.architecture, r.optimizer, r.epochs) == ("vgg_fer", "sgd", 5)
+    assert (r.architecture, r.optimizer, r.epochs) == ("vgg_fer", "adamw", 5)
+    assert (r.weight_decay, r.warmup_epochs, r.lr_schedule) == (0.05, 3, "cosine")  # the shipped default's recipe
     compact = TrainConfig.recommended("vgg_compact")  # the Train page's default recipe
     assert (compact.lr_schedule, compact.label_smoothing, compact.random_erasing) == ("cosine", 0.1, True)
     assert TrainConfig.recommended("vgg_compact", lr_schedule="plateau").lr_schedule == "plateau"

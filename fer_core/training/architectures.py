@@ -11,8 +11,8 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.training.pipel
   ((Conv2D+BatchNorm) x2, max-pooling, dropout), global average pooling, Dense(256), softmax.
   ~1.2M parameters; slow on CPU (~8x slower per image than mini_xception).
 - ``vgg_fer``: VGG-style network (4 stages 64-128-256-512, BatchNorm, dropout), ~5M
-  parameters (~20 MB as float32). The strong option, aimed at >70% on FER-2013 test when
-  trained long enough (best with a GPU).
+  parameters (~20 MB as float32). The strong option and the shipped default: 70.3% on
+  FER-2013 PublicTest with flip TTA (trained on a GPU, see docs/train_on_gpu.py).
 - ``vgg_compact``: the same design at half the width (32-64-128-256), ~1.2M parameters:
   the strong network that a 2-core CPU can train fully in a couple of hours.
 """
@@ -41,6 +41,8 @@ class ArchSpec:
     lr_schedule: str = "plateau"  # "plateau" | "cosine"
     label_smoothing: float = 0.0
     random_erasing: bool = False
+    weight_decay: float | None = None  # None: the optimizer's default (TrainConfig.weight_decay)
+    warmup_epochs: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +58,8 @@ class ArchSpec:
             "lr_schedule": self.lr_schedule,
             "label_smoothing": self.label_smoothing,
             "random_erasing": self.random_erasing,
+            "weight_decay": self.weight_decay,
+            "warmup_epochs": self.warmup_epochs,
         }
 
 
@@ -93,14 +97,21 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         title="VGG-FER (strong)",
         description=(
             "VGG-style network with 4 stages of 64-128-256-512 filters, BatchNorm and dropout, "
-            "about 5M parameters (~20 MB). Trained with SGD + Nesterov momentum, augmentation and "
-            "random erasing for many epochs it targets >70% on FER-2013 test. Needs a GPU: about "
-            "40 images/s (10 minutes per FER-2013 epoch) on a 2-core CPU."
+            "about 5M parameters (~20 MB). The shipped default was trained with this recipe (AdamW, "
+            "weight decay 0.05, 3 warm-up epochs then cosine, augmentation, random erasing, label "
+            "smoothing): 69.3% on FER-2013 PublicTest, 70.3% with flip TTA, after 134 epochs on a GPU "
+            "(5 minutes on an H200). On a 2-core CPU it trains at about 165 images/s in bf16, "
+            "2.6 minutes per FER-2013 epoch: about 6 hours for the recipe, resumable."
         ),
-        epochs=100,
-        batch_size=64,
-        learning_rate=1e-2,
-        optimizer="sgd",
+        epochs=150,
+        batch_size=128,
+        learning_rate=1e-3,
+        optimizer="adamw",
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        random_erasing=True,
+        weight_decay=0.05,
+        warmup_epochs=3,
     ),
     "vgg_compact": ArchSpec(
         name="vgg_compact",
