@@ -207,7 +207,9 @@ def run_label(run: RunInfo) -> str:
     syn = " (synthetic data)" if ds.get("synthetic") else ""
     arch = run.architecture or "?"
     shipped = " ★ shipped" if is_shipped(run) else ""
-    return f"{run.name} — {arch}{acc_txt}{syn}{shipped} [{run.status}]"
+    # A shipped model's training story (a run stopped by its time budget, say) is in its details, not its name.
+    status = "" if shipped else f" [{run.status}]"
+    return f"{run.name} — {arch}{acc_txt}{syn}{shipped}{status}"
 
 
 def usable_runs(runs: list[RunInfo] | None = None) -> list[RunInfo]:

@@ -220,7 +220,10 @@ def start_resume(data_source: str, run_id: str, store: ModelStore | None = None,
             raise StoreError(f"Run {run_id} cannot be resumed (status: {info.status}).")
         before = len(store.read_events(run_id))
         args = ["--data", str(data_source), "--resume", run_id]
-        return _launch(store, run_id, args, wait_s, lambda: len(store.read_events(run_id)) > before)
+        # The resumed process takes the lock first and marks the run "running" just after: return once
+        # it has, so that a caller polling the status right away does not read the old "failed".
+        return _launch(store, run_id, args, wait_s, lambda: len(store.read_events(run_id)) > before,
+                       started=lambda: store.get(run_id).status == "running")
 
 
 def can_resume(store: ModelStore, run_id: str) -> str | None:
@@ -249,9 +252,11 @@ def resume_source(store: ModelStore, run_id: str, fallback: str) -> str:
     return fallback
 
 
-def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done: Any) -> str:
+def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done: Any,
+            started: Any = None) -> str:
     """Run `python -m fer_core train ARGS` detached, logging to the run's job log; return once it
-    holds the training lock for `run_id` (or ended successfully, `done()` telling it ran)."""
+    holds the training lock for `run_id` (and `started()`, when given, is true), or ended
+    successfully (`done()` telling it ran)."""
     log = log_path(store, run_id)
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "fer_core", "train", *args, "--no-progress"]
@@ -264,7 +269,7 @@ def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         holder = store.training_lock_holder()
-        if holder and holder.get("run_id") == run_id:
+        if holder and holder.get("run_id") == run_id and (started is None or started()):
             return run_id
         code = proc.poll()
         if code is not None:

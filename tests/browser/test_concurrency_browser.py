@@ -19,7 +19,7 @@ import pytest
 
 from fer_core.training import jobs
 from fer_core.store.runs import ModelStore
-from tests.browser.conftest import StreamlitServer, face_image_bgr
+from tests.browser.conftest import StreamlitServer, face_image_bgr, wait_model_ready
 from tests.browser.test_pages import goto, start_training, start_webcam
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -51,6 +51,9 @@ def test_one_session_trains_while_another_predicts_and_a_third_is_told_it_is_run
     try:
         goto(c, server, "train")  # C opens the Train page while nothing is training
         c.get_by_role("button", name="Train", exact=True).wait_for(timeout=120_000)
+        # The default model's preload reruns the page once it is ready: let that happen now, so that C's
+        # page is stale (not redrawn) when A starts training.
+        wait_model_ready(c)
         assert c.get_by_role("button", name="Train", exact=True).is_enabled()
 
         start_training(a, server, 40, settle_ms=500)
@@ -126,6 +129,7 @@ def test_webcam_worker_stops_when_its_session_leaves(browser, server):
     try:
         goto(page, server, "webcam")
         page.locator("iframe[title*='streamlit_webrtc']").first.wait_for(timeout=120_000)
+        wait_model_ready(page)  # the preload's threads (TensorFlow's pools among them) are up: a settled baseline
         page.wait_for_timeout(1500)
         baseline = _threads(pid)
         assert _udp_sockets(pid) == 0
