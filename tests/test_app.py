@@ -292,6 +292,8 @@ def test_train_page_precision_stop_then_resume_to_the_planned_epochs():
     meta = json.loads((models / run_id / "meta.json").read_text())
     assert [e["epoch"] for e in meta["history"]] == list(range(1, 13))
     assert meta["params"]["precision"] == "float32" and meta["resumed"]
+    at.run()  # the wait may have seen "finished" just after the page's last redraw
+    assert_clean(at)
     assert "Epoch 12 of 12" in " ".join(str(p.proto.text) for p in at.get("progress"))
     assert f"resume_{run_id}" not in [b.key for b in at.button]  # a finished run offers no Resume
 
