@@ -281,6 +281,8 @@ def test_train_page_precision_stop_then_resume_to_the_planned_epochs():
     _wait_page(at, lambda: epochs_done() >= 2, "two epochs")
     at.button(key=f"stop_{run_id}").click().run()
     _wait_page(at, lambda: json.loads((models / run_id / "meta.json").read_text())["status"] == "stopped", "the stop")
+    at.run()  # the wait may have seen "stopped" just after the last redraw: draw the Resume button
+    assert_clean(at)
     stopped_at = len(json.loads((models / run_id / "meta.json").read_text())["history"])
     assert 2 <= stopped_at < 12
     resume = at.button(key=f"resume_{run_id}")
