@@ -19,6 +19,7 @@ import pytest
 from fer_core.data.loader import load_demo
 from fer_core.store.runs import ModelStore
 from fer_core.training import callbacks as callbacks_module
+from fer_core.training import config as training_config
 from fer_core.training import feeding
 from fer_core.training.config import TrainConfig
 from fer_core.training.feeding import array_batches, augment_images, erase, make_feed
@@ -84,7 +85,7 @@ def test_augmentation_flips_and_warps_within_range(monkeypatch: pytest.MonkeyPat
     np.testing.assert_array_equal(images, x[..., None].astype(np.float32) / 255.0)  # the input is left alone
     # With rotation, shift and zoom off, every image is itself or its exact mirror.
     for name in ("ROTATION_DEG", "SHIFT_FRACTION", "ZOOM_FRACTION"):
-        monkeypatch.setattr(feeding, name, 0.0)
+        monkeypatch.setattr(training_config, name, 0.0)
     out = augment_images(images, np.random.default_rng(1))
     mirrored = [np.allclose(o, i[:, ::-1], atol=1e-5) for o, i in zip(out, images)]
     same = [np.allclose(o, i, atol=1e-5) for o, i in zip(out, images)]
@@ -93,7 +94,7 @@ def test_augmentation_flips_and_warps_within_range(monkeypatch: pytest.MonkeyPat
 
 
 def test_random_erasing_fills_one_rectangle_of_bounded_area(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(feeding, "ERASE_PROBABILITY", 1.0)
+    monkeypatch.setattr(training_config, "ERASE_PROBABILITY", 1.0)
     x = np.zeros((50, 48, 48, 1), np.float32)
     erase(x, np.random.default_rng(0))
     for img in x[..., 0]:

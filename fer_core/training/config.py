@@ -15,6 +15,14 @@ LR_SCHEDULES = ("plateau", "cosine")
 INPUT_SHAPE = (48, 48, 1)
 STOP_CHECK_EVERY = 20  # batches
 
+# Augmentation ranges of both training feeds (pipeline.py's tf.data, feeding.py's NumPy one).
+ROTATION_DEG = 10.0
+SHIFT_FRACTION = 0.1
+ZOOM_FRACTION = 0.1
+ERASE_PROBABILITY = 0.5
+ERASE_AREA = (0.02, 0.2)
+ERASE_ASPECT = (0.3, 3.3)
+
 
 @dataclass
 class TrainConfig:

@@ -15,14 +15,8 @@ from typing import Any
 
 import numpy as np
 
-# The same ranges as the tf.data pipeline (fer_core.training.pipeline); repeated here so that this
-# module does not import TensorFlow.
-ROTATION_DEG = 10.0
-SHIFT_FRACTION = 0.1
-ZOOM_FRACTION = 0.1
-ERASE_PROBABILITY = 0.5
-ERASE_AREA = (0.02, 0.2)
-ERASE_ASPECT = (0.3, 3.3)
+from fer_core.training import config
+
 WORKERS = 4
 
 
@@ -56,10 +50,10 @@ def make_feed(
 def affine_matrices(rng: np.random.Generator, n: int, height: int, width: int) -> np.ndarray:
     """(n, 2, 3) output->input affine maps: a random flip, rotation, zoom and shift per image."""
     flip = rng.random(n) < 0.5
-    angle = rng.uniform(-ROTATION_DEG, ROTATION_DEG, n) * (math.pi / 180.0)
-    zoom = rng.uniform(1.0 - ZOOM_FRACTION, 1.0 + ZOOM_FRACTION, n)
-    dx = rng.uniform(-SHIFT_FRACTION, SHIFT_FRACTION, n) * width
-    dy = rng.uniform(-SHIFT_FRACTION, SHIFT_FRACTION, n) * height
+    angle = rng.uniform(-config.ROTATION_DEG, config.ROTATION_DEG, n) * (math.pi / 180.0)
+    zoom = rng.uniform(1.0 - config.ZOOM_FRACTION, 1.0 + config.ZOOM_FRACTION, n)
+    dx = rng.uniform(-config.SHIFT_FRACTION, config.SHIFT_FRACTION, n) * width
+    dy = rng.uniform(-config.SHIFT_FRACTION, config.SHIFT_FRACTION, n) * height
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     sx = np.where(flip, -1.0, 1.0) * zoom
     cos, sin = np.cos(angle), np.sin(angle)
@@ -85,11 +79,11 @@ def augment_images(x: np.ndarray, rng: np.random.Generator, random_erasing: bool
 
 
 def erase(x: np.ndarray, rng: np.random.Generator) -> None:
-    """Random erasing in place: with probability ERASE_PROBABILITY per image, a rectangle of noise."""
+    """Random erasing in place: with probability config.ERASE_PROBABILITY per image, a rectangle of noise."""
     n, h, w = x.shape[:3]
-    apply = rng.random(n) < ERASE_PROBABILITY
-    area = rng.uniform(*ERASE_AREA, n) * h * w
-    ratio = np.exp(rng.uniform(math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1]), n))
+    apply = rng.random(n) < config.ERASE_PROBABILITY
+    area = rng.uniform(*config.ERASE_AREA, n) * h * w
+    ratio = np.exp(rng.uniform(math.log(config.ERASE_ASPECT[0]), math.log(config.ERASE_ASPECT[1]), n))
     eh = np.minimum(np.round(np.sqrt(area * ratio)), h).astype(int)
     ew = np.minimum(np.round(np.sqrt(area / ratio)), w).astype(int)
     for i in np.flatnonzero(apply):

@@ -21,17 +21,18 @@ import numpy as np
 import tensorflow as tf
 
 from fer_core.preprocess import DEFAULT_PREPROCESSING
+from fer_core.training.config import (
+    ERASE_AREA,
+    ERASE_ASPECT,
+    ERASE_PROBABILITY,
+    ROTATION_DEG,
+    SHIFT_FRACTION,
+    ZOOM_FRACTION,
+)
 
 PREPROCESSING: dict[str, str] = dict(DEFAULT_PREPROCESSING)
 PARALLEL_CALLS = 2
 PREFETCH = 2
-
-ROTATION_DEG = 10.0
-SHIFT_FRACTION = 0.1
-ZOOM_FRACTION = 0.1
-ERASE_PROBABILITY = 0.5
-ERASE_AREA = (0.02, 0.2)
-ERASE_ASPECT = (0.3, 3.3)
 
 
 def pipeline_options() -> tf.data.Options:
