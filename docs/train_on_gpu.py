@@ -124,9 +124,10 @@ def _launch(args: argparse.Namespace, recipes: list[dict[str, Any]], stores: lis
 
 def _epoch_seconds(store: Path) -> float:
     """Steady seconds per epoch (the slowest after the first) of the one run in `store`."""
-    events = [json.loads(line) for run in store.iterdir() if run.is_dir()
-              for line in (run / "events.jsonl").read_text().splitlines() if line.strip()]
-    secs = [e["seconds"] for e in events if e.get("event") == "epoch"]
+    from fer_core.store.runs import ModelStore
+
+    runs = ModelStore(store)
+    secs = [e["seconds"] for run in runs.list_runs() for e in runs.read_events(run.run_id) if e.get("event") == "epoch"]
     if len(secs) < 2:
         raise SystemExit(f"the probe in {store} ran {len(secs)} epochs: see its events.jsonl")
     return max(secs[1:])

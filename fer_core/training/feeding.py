@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.training import config
+from fer_core.training.split import check_batch_arrays
 
 WORKERS = 4
 
@@ -122,27 +123,11 @@ def _array_batches_class() -> type:
                      sample_weights: np.ndarray | None = None, num_classes: int = 7,
                      workers: int = WORKERS) -> None:
             super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
-            x = np.asarray(images_uint8)
-            if x.dtype != np.uint8:
-                raise ValueError(f"images must be uint8; got {x.dtype}")
-            if x.ndim == 3:
-                x = x[..., None]
-            if x.ndim != 4:
-                raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C); got {x.shape}")
-            y = np.asarray(labels, dtype=np.int64).reshape(-1)
-            if len(x) != len(y):
-                raise ValueError(f"{len(x)} images but {len(y)} labels")
-            if len(y) and (y.min() < 0 or y.max() >= num_classes):
-                raise ValueError(f"labels must be in [0, {num_classes}); got range [{y.min()}, {y.max()}]")
-            if int(batch_size) < 1:
-                raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-            self.x, self.y, self.num_classes = x, y, int(num_classes)
-            self.w = None if sample_weights is None else np.asarray(sample_weights, np.float32).reshape(-1)
-            if self.w is not None and len(self.w) != len(y):
-                raise ValueError(f"{len(self.w)} sample weights but {len(y)} labels")
+            self.x, self.y, self.w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
+            self.num_classes = int(num_classes)
             self.batch_size, self.training, self.seed = int(batch_size), bool(training), int(seed)
             self.augment, self.random_erasing = bool(training and augment), bool(training and random_erasing)
-            self.drop = bool(training and len(y) >= self.batch_size)
+            self.drop = bool(training and len(self.y) >= self.batch_size)
             self.epoch = 0
             self.order = self._order()
 

@@ -29,6 +29,7 @@ from fer_core.training.config import (
     SHIFT_FRACTION,
     ZOOM_FRACTION,
 )
+from fer_core.training.split import check_batch_arrays
 
 PREPROCESSING: dict[str, str] = dict(DEFAULT_PREPROCESSING)
 PARALLEL_CALLS = 2
@@ -41,17 +42,6 @@ def pipeline_options() -> tf.data.Options:
     opts.autotune.enabled = False
     opts.deterministic = True
     return opts
-
-
-def _as_images(images_uint8: np.ndarray) -> np.ndarray:
-    x = np.asarray(images_uint8)
-    if x.dtype != np.uint8:
-        raise ValueError(f"images must be uint8; got {x.dtype}")
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C); got {x.shape}")
-    return x
 
 
 def _affine_transforms(batch: tf.Tensor, height: int, width: int, seed: tf.Tensor) -> tf.Tensor:
@@ -137,20 +127,8 @@ def make_dataset(
     augmentation when `augment` (random erasing too when `random_erasing`); training=False
     keeps every image in order and never augments. Autotune is disabled; parallelism and prefetch are fixed to 2.
     """
-    x = _as_images(images_uint8)
-    y = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels")
-    if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must be in [0, {num_classes}); got range [{y.min()}, {y.max()}]")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    tensors: tuple[Any, ...] = (x, y)
-    if sample_weights is not None:
-        w = np.asarray(sample_weights, dtype=np.float32).reshape(-1)
-        if len(w) != len(y):
-            raise ValueError(f"{len(w)} sample weights but {len(y)} labels")
-        tensors = (x, y, w)
+    x, y, w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
+    tensors: tuple[Any, ...] = (x, y) if w is None else (x, y, w)
 
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if training:

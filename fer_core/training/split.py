@@ -85,3 +85,34 @@ def prepare_training_data(dataset: Any, config: TrainConfig) -> TrainingData:
 
 
 # --------------------------------------------------------------------------- callbacks
+
+
+def check_batch_arrays(
+    images_uint8: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    sample_weights: np.ndarray | None = None,
+    num_classes: int = 7,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Images as uint8 (N, H, W, C), labels as int64 (N,), weights as float32 (N,) or None, for either
+    training feed (pipeline.make_dataset, feeding.array_batches); ValueError on anything inconsistent."""
+    x = np.asarray(images_uint8)
+    if x.dtype != np.uint8:
+        raise ValueError(f"images must be uint8; got {x.dtype}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, C); got {x.shape}")
+    y = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"labels must be in [0, {num_classes}); got range [{y.min()}, {y.max()}]")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    w = None
+    if sample_weights is not None:
+        w = np.asarray(sample_weights, dtype=np.float32).reshape(-1)
+        if len(w) != len(y):
+            raise ValueError(f"{len(w)} sample weights but {len(y)} labels")
+    return x, y, w
