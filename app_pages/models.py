@@ -227,16 +227,21 @@ with tab_export:
                                                      dumps_conventions(store, run.run_id, fmt))
         built = st.session_state.get("models_export")
         if built and built[0] == run.run_id and built[1] == fmt:
-            from fer_core.store.export import TFLITE_MAX_DIFF_POINTS, check_summary, export_filename
+            from fer_core.store.export import CLEAR_MARGIN, TFLITE_MAX_DIFF_POINTS, check_summary, export_filename
 
             _, _, data, verified, conv = built
             if verified is not None:
                 ok = not fmt.startswith("tflite") or abs(verified.difference_points) < TFLITE_MAX_DIFF_POINTS
-                c1, c2, c3 = st.columns(3)
+                c1, c2, c3, c4 = st.columns(4)
                 c1.metric("Exported accuracy", f"{verified.exported_accuracy:.2%}",
                           f"{verified.difference_points:+.2f} points", delta_color="off")
                 c2.metric("Same class as the original", f"{verified.agreement:.2%}")
-                c3.metric("File size", f"{verified.size_bytes / 1e6:.2f} MB",
+                c3.metric("Same class in clear cases",
+                          f"{verified.clear_agreement:.2%}" if verified.n_clear else "none",
+                          f"{verified.n_clear:,} images", delta_color="off",
+                          help=f"Images where the original's top class leads the runner-up by more than "
+                               f"{CLEAR_MARGIN:.2f} in probability: quantisation may flip a near-tie, not those.")
+                c4.metric("File size", f"{verified.size_bytes / 1e6:.2f} MB",
                           f"original {verified.original_size_bytes / 1e6:.2f} MB", delta_color="off")
                 (st.success if ok else st.warning)(check_summary(verified))
             filename = export_filename(run.run_id, fmt)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
+from fer_core.store.export import TFLITE_MAX_DIFF_POINTS
 from fer_core.store.runs import ModelStore
 from model_helpers import trained_demo_run
 from tests.test_app import assert_clean, new_app, open_page, texts
@@ -103,9 +104,18 @@ def test_export_tflite_with_accuracy_check_and_downloads(monkeypatch) -> None:
     at.button(key="models_export_btn").click().run()
     assert_clean(at)
     assert not at.error, [e.value for e in at.error]
-    metrics = {m.label: m.value for m in at.metric}
-    agreement = float(metrics["Same class as the original"].rstrip("%")) / 100
-    assert agreement >= 0.99
-    assert any("TFLite, float16 weights" in s.value and "points" in s.value for s in at.success)
+    metrics = {m.label: m for m in at.metric}
+    # The session trains this model itself, so its near-ties (which float16 weights may flip) vary
+    # from run to run: agreement is asserted where the original is clear (top class ahead by more
+    # than CLEAR_MARGIN), as in test_model_export; an export answering other classes scores ~0 there.
+    clear = float(metrics["Same class in clear cases"].value.rstrip("%")) / 100
+    n_clear = int(metrics["Same class in clear cases"].delta.split()[0].replace(",", ""))
+    assert clear >= 0.99 and n_clear >= 280, (clear, n_clear)  # of the 560 demo test faces
+    assert metrics["Same class as the original"].value.endswith("%")
+    # Within the 0.5-point rule the summary is a success, else a warning (one flip is 0.18 point here).
+    moved = float(metrics["Exported accuracy"].delta.split()[0])
+    shown = at.success if abs(moved) < TFLITE_MAX_DIFF_POINTS else at.warning
+    assert any("TFLite, float16 weights" in s.value and "points" in s.value and "clear cases" in s.value
+               for s in shown), [s.value for s in (*at.success, *at.warning)]
     labels = [getattr(d, "label", "") for d in at.get("download_button")]
     assert any(lab.endswith("-float16.tflite") for lab in labels), labels

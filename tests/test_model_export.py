@@ -11,6 +11,7 @@ import pytest
 from fer_core.errors import ModelFileError
 from fer_core.labels import FER_LABELS
 from fer_core.store.export import (
+    CLEAR_MARGIN,
     EXPORT_FORMATS,
     TFLITE_MAX_DIFF_POINTS,
     TFLiteRunner,
@@ -34,6 +35,26 @@ def demo_run():
     return trained_demo_run()  # (store, run_id, demo dataset), trained once per session
 
 
+# The session's model is trained by the test session itself: it differs from run to run and from
+# machine to machine, and so do its near-ties, which quantisation may flip (CI once saw 6 of the
+# 560 demo faces flip with int8 weights). Agreement is therefore asserted on the clear cases only:
+# faces where the original's top class leads the runner-up by more than CLEAR_MARGIN (0.1). On the
+# shipped models' 3,589 PublicTest faces int8 weights move a probability by at most 0.035 and the
+# widest lead they flipped was 0.031, so a clear face that changes class means a broken export;
+# the 1% slack only spares a freak model. A scrambled output agrees on none (see the test below).
+MIN_CLEAR_AGREEMENT = 0.99
+
+
+def _assert_agrees_where_clear(check) -> None:
+    assert check.n_clear >= check.n // 2, check  # a trained model is clear about most faces: never vacuous
+    assert check.clear_agreement >= MIN_CLEAR_AGREEMENT, check
+
+
+def _clear_rows(probs: np.ndarray) -> np.ndarray:
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0] > CLEAR_MARGIN
+
+
 @pytest.mark.parametrize("fmt", ["tflite-float16", "tflite-dynamic"])
 def test_tflite_export_predicts_like_the_original_on_demo_test_split(demo_run, fmt: str) -> None:
     store, run_id, ds = demo_run
@@ -41,7 +62,7 @@ def test_tflite_export_predicts_like_the_original_on_demo_test_split(demo_run, f
     assert data[4:8] == b"TFL3"  # the FlatBuffer identifier of a TFLite model
     check = verify_export(store, run_id, fmt, data, ds, "test")
     assert check.n == len(ds.splits["test"].labels)
-    assert check.agreement >= 0.99, check
+    _assert_agrees_where_clear(check)
     # The < 0.5-point accuracy bound is checked on the 3,589-image PublicTest split below:
     # on the 560 demo faces one point is 5.6 images, so it would measure training noise.
     assert check.original_accuracy > 0.5
@@ -54,8 +75,10 @@ def test_tflite_export_predicts_like_the_original_on_demo_test_split(demo_run, f
     test = ds.splits["test"]
     x = prepare_faces(test.images, meta["input_shape"], meta["preprocessing"])
     model = store.load_model(run_id)
-    same = np.asarray(model(x, training=False)).argmax(1) == runner(x).argmax(1)
-    assert same.mean() >= 0.99
+    original, exported = np.asarray(model(x, training=False)), runner(x)
+    clear = _clear_rows(original)
+    assert clear.sum() == check.n_clear
+    assert (original.argmax(1) == exported.argmax(1))[clear].mean() >= MIN_CLEAR_AGREEMENT
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
@@ -81,18 +104,41 @@ def test_keras_and_h5_exports_are_exact(demo_run, tmp_path: Path, fmt: str) -> N
 
 def test_export_of_an_imported_alphabetical_model_keeps_its_label_order(tmp_path: Path, demo_run) -> None:
     """An imported run's export carries its own order, and the check compares in canonical order."""
-    from tests.foreign_models import NOTEBOOK, build_cnn
+    from fer_core.training.architectures import build_model
 
     store, _, ds = demo_run
     path = tmp_path / "nb.h5"
-    build_cnn(NOTEBOOK.input_shape).save(path)
+    # An untrained network answers near-ties that float16 weights may flip, and a different one each
+    # time unless seeded: seed 4's answers are clear (its top class leads by more than 0.28 on these
+    # faces), so the check must agree on every face, and would agree on none were the order mixed up.
+    build_model("mini_xception", input_shape=(48, 48, 3), seed=4).save(path)
     own = ModelStore(tmp_path / "store")
     run = import_model(path, labels="alphabetical", scale="0-1", store=own)
     out, sidecar = export_run(own, run.run_id, "tflite-float16", tmp_path / "out")
     conv = json.loads(sidecar.read_text())
     assert conv["labels"] == sorted(FER_LABELS) and conv["input_shape"] == [48, 48, 3]
     check = verify_export(own, run.run_id, "tflite-float16", out.read_bytes(), ds, max_images=100)
-    assert check.n == 100 and check.agreement >= 0.95
+    assert check.n == 100 and check.n_clear >= 90, check
+    assert check.clear_agreement >= MIN_CLEAR_AGREEMENT, check
+
+
+def test_check_fails_an_export_that_scrambles_the_classes(demo_run, tmp_path: Path, monkeypatch, capsys) -> None:
+    """What the agreement and accuracy rules are for: an export that answers other classes fails both."""
+    from fer_core.cli.main import main
+    from fer_core.store import export as export_module
+
+    store, run_id, ds = demo_run
+    real = export_module._exported_predict_fn
+    monkeypatch.setattr(export_module, "_exported_predict_fn",
+                        lambda *a: (lambda x, fn=real(*a): np.roll(fn(x), 1, axis=1)))  # class k answered as k+1
+    check = verify_export(store, run_id, "tflite-dynamic", export_bytes(store, run_id, "tflite-dynamic"), ds)
+    assert check.n_clear >= check.n // 2 and check.clear_agreement < 0.2, check
+    assert abs(check.difference_points) >= TFLITE_MAX_DIFF_POINTS, check
+    monkeypatch.setenv("FER_MODELS_DIR", str(store.root))
+    code = main(["export", run_id, "--format", "tflite-dynamic", "--out", str(tmp_path), "--check", "demo",
+                 "--no-progress"])
+    assert code == EXIT_CHECK_FAILED
+    assert "moved accuracy" in capsys.readouterr().out
 
 
 def test_bad_export_requests(demo_run, tmp_path: Path) -> None:
@@ -118,12 +164,12 @@ def test_cli_export_writes_files_and_reports_the_check(demo_run, tmp_path: Path,
     assert files == sorted([f"{run_id}.h5", f"{run_id}.h5.json", f"{run_id}-dynamic.tflite",
                             f"{run_id}-dynamic.tflite.json"])
     check = json.loads((out / f"{run_id}-dynamic.tflite.json").read_text())["check"]
-    assert check["agreement"] >= 0.99
+    assert check["n_clear"] >= check["n"] // 2 and check["clear_agreement"] >= MIN_CLEAR_AGREEMENT, check
     # The exit status says whether the accuracy moved more than allowed, and the output why.
     moved = abs(check["difference_points"]) >= TFLITE_MAX_DIFF_POINTS
     assert res.returncode == (EXIT_CHECK_FAILED if moved else 0)
     assert ("moved accuracy" in res.stdout) == moved
-    assert "tflite-dynamic" in res.stdout and "same class" in res.stdout
+    assert "tflite-dynamic" in res.stdout and "same class" in res.stdout and "clear cases" in res.stdout
     res = run_cli("export", "no-such-run", "--format", "h5", "--out", str(out))
     assert res.returncode == 2 and "Traceback" not in res.stderr
 

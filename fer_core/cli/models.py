@@ -106,6 +106,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fer_core.store.atomic import atomic_write_json
     from fer_core.store.default_model import resolve_run
     from fer_core.store.export import (
+        CLEAR_MARGIN,
         EXPORT_FORMATS,
         TFLITE_MAX_DIFF_POINTS,
         conventions,
@@ -120,22 +121,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     ds = load_data(args.check, args.progress_bars) if args.check else None
     con = console()
     table = Table(title=f"export of {run.run_id}" + (f", checked on {args.check} ({args.split})" if ds else ""))
-    for col in ("format", "file", "size", "accuracy", "original", "difference", "same class"):
+    for col in ("format", "file", "size", "accuracy", "original", "difference", "same class", "in clear cases"):
         table.add_column(col)
     failed = []
     for fmt in formats:
         path, sidecar = export_run(store, run.run_id, fmt, Path(args.out))
-        row = [fmt, str(path), f"{path.stat().st_size / 1e6:.2f} MB", "-", "-", "-", "-"]
+        row = [fmt, str(path), f"{path.stat().st_size / 1e6:.2f} MB", "-", "-", "-", "-", "-"]
         if ds is not None:
             check = verify_export(store, run.run_id, fmt, path.read_bytes(), ds, args.split)
             atomic_write_json(sidecar, {**conventions(store, run.run_id, fmt), "check": check.as_dict()})
             row[3:] = [f"{check.exported_accuracy:.2%}", f"{check.original_accuracy:.2%}",
-                       f"{check.difference_points:+.2f} pt", f"{check.agreement:.2%}"]
+                       f"{check.difference_points:+.2f} pt", f"{check.agreement:.2%}",
+                       f"{check.clear_agreement:.2%} of {check.n_clear:,}" if check.n_clear else "none"]
             if fmt.startswith("tflite") and abs(check.difference_points) >= TFLITE_MAX_DIFF_POINTS:
                 failed.append(f"{fmt} moved accuracy by {check.difference_points:+.2f} points")
         table.add_row(*row)
     con.print(table)
     con.print("each model file has a .json beside it with its labels, input shape and scaling")
+    if ds is not None:
+        con.print(f"clear cases: images where the original's top class leads the runner-up by more than "
+                  f"{CLEAR_MARGIN:.2f} in probability; quantisation may flip a near-tie, not those")
     if failed:
         con.print(f"[red]warning: {'; '.join(failed)} (allowed: under {TFLITE_MAX_DIFF_POINTS} points)[/red]")
         return EXIT_CHECK_FAILED

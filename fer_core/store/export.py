@@ -9,7 +9,11 @@ Formats:
 A model file does not say which label order or pixel scaling it expects; every export comes
 with a sidecar JSON (`conventions`) holding the run's labels, input_shape and preprocessing.
 `verify_export` runs the exported file (Keras, or the LiteRT interpreter for .tflite) on a
-labelled split and reports its accuracy next to the original's and how often they agree.
+labelled split and reports its accuracy next to the original's and how often they agree: on all
+images, and on the images where the original is clear about its answer (its top class leads the
+runner-up by more than CLEAR_MARGIN in probability). Quantisation moves probabilities by a few
+hundredths, so it may flip a near-tie but not a clear answer: a clear-case agreement under 100%
+points at a broken export, whatever the model, while the overall figure also counts near-ties.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ EXPORT_FORMATS: dict[str, dict[str, str]] = {
                        "mime": "application/octet-stream"},
 }
 TFLITE_MAX_DIFF_POINTS = 0.5  # the accepted accuracy change of a TFLite export, in points
+CLEAR_MARGIN = 0.1  # the original's top-2 probability lead above which an export must give the same class
 
 
 def _check_format(fmt: str) -> None:
@@ -174,6 +179,8 @@ class ExportCheck:
     agreement: float  # share of images where both give the same class
     max_probability_difference: float
     seconds: float
+    clear_agreement: float = 1.0  # the same share among the n_clear images the original is clear about
+    n_clear: int = 0  # images whose top class leads the runner-up by more than CLEAR_MARGIN in the original
 
     @property
     def difference_points(self) -> float:
@@ -181,6 +188,25 @@ class ExportCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "difference_points": self.difference_points}
+
+
+def top2_margin(probs: np.ndarray) -> np.ndarray:
+    """Per row: the top probability minus the runner-up's (0 for a tie, near 1 for a sure answer)."""
+    top2 = np.sort(np.asarray(probs), axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def clear_agreement(original: np.ndarray, exported: np.ndarray, margin: float = CLEAR_MARGIN) -> tuple[float, int]:
+    """(share of same classes, count) over the rows where `original`'s top class leads by more than `margin`.
+
+    1.0 with a count of 0 when the original is clear about no row.
+    """
+    clear = top2_margin(original) > margin
+    n = int(clear.sum())
+    if n == 0:
+        return 1.0, 0
+    same = np.asarray(original).argmax(axis=1) == np.asarray(exported).argmax(axis=1)
+    return float(same[clear].mean()), n
 
 
 def verify_export(
@@ -219,6 +245,7 @@ def verify_export(
     ]
     po, pe = (reorder_probabilities(p, labels) for p in probs)
     a, b = po.argmax(axis=1), pe.argmax(axis=1)
+    clear, n_clear = clear_agreement(po, pe)
     return ExportCheck(
         format=fmt,
         split=split,
@@ -230,6 +257,8 @@ def verify_export(
         agreement=float((a == b).mean()),
         max_probability_difference=float(np.abs(po - pe).max()),
         seconds=time.perf_counter() - t0,
+        clear_agreement=clear,
+        n_clear=n_clear,
     )
 
 
@@ -237,9 +266,16 @@ def check_summary(check: ExportCheck) -> str:
     """One line for the UI/CLI: accuracy of both, the difference and agreement."""
     line = (f"{EXPORT_FORMATS[check.format]['title']}: {check.exported_accuracy:.2%} on {check.n:,} {check.split} "
             f"images vs {check.original_accuracy:.2%} for the original ({check.difference_points:+.2f} points); "
-            f"same class for {check.agreement:.2%} of images; {check.size_bytes / 1e6:.2f} MB "
-            f"(original {check.original_size_bytes / 1e6:.2f} MB)")
+            f"same class for {check.agreement:.2%} of images and {clear_cases(check)}; "
+            f"{check.size_bytes / 1e6:.2f} MB (original {check.original_size_bytes / 1e6:.2f} MB)")
     return line
+
+
+def clear_cases(check: ExportCheck) -> str:
+    """'100.00% of the 544 clear cases': the agreement where the original's top class leads by > CLEAR_MARGIN."""
+    if check.n_clear == 0:
+        return f"no clear case (the original's top class never leads by more than {CLEAR_MARGIN:.2f})"
+    return f"{check.clear_agreement:.2%} of the {check.n_clear:,} clear cases"
 
 
 def dumps_conventions(store: ModelStore, run_id: str, fmt: str) -> bytes:
