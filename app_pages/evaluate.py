@@ -1,7 +1,8 @@
 """Evaluate: headline metrics, per-class report, interactive confusion matrix, ROC, history.
 
 Pick one run, or two to compare side by side. Evaluations are computed by
-fer_core.inference.evaluation.evaluate_run and saved beside the model (evaluation_<split>.json).
+fer_core.inference.evaluation.evaluate_run and kept by the store, one per (dataset, split, TTA): a
+run's FER-2013 evaluation stays when it is evaluated on the demo set, and either can be shown.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import streamlit as st
 
 from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
 from fer_core.errors import FerError, StoreError
+from fer_core.store.evaluations import EvaluationKey, SavedEvaluation
 from ui.common import (
     current_dataset,
     dataset_caption,
@@ -71,17 +73,8 @@ if not chosen:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_evaluation(root: str, run_id: str, split: str, stamp: float):
-    return get_store().load_evaluation(run_id, split)
-
-
-def evaluation_for(run_id: str) -> dict | None:
-    path = store.evaluation_path(run_id, split)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return load_evaluation(str(store.root), run_id, split, stamp)
+def read_saved(path: str, stamp: int, _saved: SavedEvaluation) -> dict:
+    return get_store().read_evaluation(_saved)
 
 
 def run_evaluation(run_id: str) -> None:
@@ -90,20 +83,34 @@ def run_evaluation(run_id: str) -> None:
     with friendly_errors(f"Evaluating {run_id}", hint="Check that the run's model file is intact (Train page lists problems)."):
         with st.spinner(f"Evaluating {run_id} on {len(ds.splits[split].labels):,} {split} images…"):
             evaluate_run(store, run_id, ds, split=split, tta=bool(tta))
-        load_evaluation.clear()
         st.rerun()
 
 
-# --------------------------------------------------------------------------- per-run rendering
+def pick_evaluation(run_id: str) -> dict | None:
+    """The evaluation to show: the one on the chosen dataset, split and TTA, or another saved one the user picks."""
+    saved = {e.key.slug: e for e in store.list_evaluations(run_id)}
+    wanted = EvaluationKey(split, ds.fingerprint, bool(tta)).slug
+    if wanted not in saved:
+        st.info(f"No evaluation of this run on **{ds.name}** ({split}, {'with' if tta else 'no'} TTA) yet.",
+                icon=":material/info:")
+        if st.button("Evaluate", key=f"eval_{run_id}", type="primary", icon=":material/play_arrow:"):
+            run_evaluation(run_id)
+    if not saved:
+        return None
+    slugs = list(saved)
+    # The key follows the chosen dataset/split/TTA and whether it has an evaluation: changing them, or
+    # evaluating, shows that evaluation again.
+    slug = st.selectbox("Saved evaluation", slugs, index=slugs.index(wanted) if wanted in saved else None,
+                        format_func=lambda k: saved[k].label, key=f"eval_pick_{run_id}_{wanted}_{wanted in saved}",
+                        placeholder=f"or show one of the {len(slugs)} saved evaluation(s)",
+                        help="One evaluation is kept per dataset, split and TTA setting.")
+    if slug is None:
+        return None
+    chosen_ev = saved[slug]
+    return read_saved(str(chosen_ev.path), chosen_ev.path.stat().st_mtime_ns, chosen_ev)
 
-results: dict[str, dict] = {}
-for rid in chosen:
-    try:
-        ev = evaluation_for(rid)
-    except (StoreError, FerError) as exc:
-        st.error(f"The saved evaluation of {rid} cannot be read: {exc}. Evaluate again to replace it.")
-        ev = None
-    results[rid] = ev
+
+# --------------------------------------------------------------------------- per-run rendering
 
 cols = st.columns(len(chosen), gap="large")
 ready: dict[str, dict] = {}
@@ -112,34 +119,30 @@ for col, rid in zip(cols, chosen):
         run = by_id[rid]
         st.subheader(run.name)
         st.caption(f"`{rid}` · {run.architecture}")
-        ev = results[rid]
-        fp_match = ev is not None and (ev.get("dataset") or {}).get("fingerprint") == ds.fingerprint
+        try:
+            ev = pick_evaluation(rid)
+        except (StoreError, FerError, OSError) as exc:
+            st.error(f"The saved evaluation of {rid} cannot be read: {exc}. Evaluate again to replace it.")
+            ev = None
         if ev is None:
-            st.info(f"No evaluation of this run on **{split}** yet.", icon=":material/info:")
-            if st.button("Evaluate", key=f"eval_{rid}", type="primary", icon=":material/play_arrow:"):
-                run_evaluation(rid)
             continue
-        if not fp_match:
+        if (ev.get("dataset") or {}).get("fingerprint") != ds.fingerprint:
             other = (ev.get("dataset") or {}).get("name", "another dataset")
-            st.warning(f"The saved {split} evaluation is on **{other}**, not the chosen dataset. "
+            st.warning(f"This evaluation is on **{other}**, not the chosen dataset. "
                        "Images behind the confusion matrix are not shown.", icon=":material/swap_horiz:")
-            if st.button("Evaluate on the chosen dataset", key=f"reeval_{rid}", icon=":material/refresh:"):
-                run_evaluation(rid)
-        elif bool(ev.get("tta")) != bool(tta):
-            if st.button(f"Re-evaluate {'with' if tta else 'without'} TTA", key=f"tta_{rid}", icon=":material/refresh:"):
-                run_evaluation(rid)
         ready[rid] = ev
         if ev.get("warning"):
             st.warning(ev["warning"], icon=":material/warning:")
         if (ev.get("dataset") or {}).get("synthetic"):
-            st.caption(":orange-badge[synthetic] evaluated on the synthetic demo set")
+            st.caption(":orange-badge[synthetic] evaluated on the synthetic demo set, not on real faces")
         m = st.columns(4)
         m[0].metric("accuracy", f"{ev['accuracy']:.1%}" if ev.get("accuracy") is not None else "—")
         m[1].metric("macro F1", f"{ev['macro_f1']:.3f}" if ev.get("macro_f1") is not None else "—")
         m[2].metric("top-2 accuracy", f"{ev['top2_accuracy']:.1%}" if ev.get("top2_accuracy") is not None else "—")
         m[3].metric("macro ROC AUC", f"{ev['macro_roc_auc']:.3f}" if ev.get("macro_roc_auc") is not None else "—")
-        st.caption(f"{ev.get('n', 0):,} images · TTA {'on' if ev.get('tta') else 'off'} · "
-                   f"{ev.get('images_per_second') or '?'} images/s · {ev.get('timestamp', '')}")
+        st.caption(f"{ev.get('n', 0):,} {ev.get('split')} images of {(ev.get('dataset') or {}).get('name', '?')} · "
+                   f"TTA {'on' if ev.get('tta') else 'off'} · {ev.get('images_per_second') or '?'} images/s · "
+                   f"{ev.get('timestamp', '')}")
 
 if not ready:
     st.stop()

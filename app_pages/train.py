@@ -24,6 +24,7 @@ from ui.common import (
     dataset_source,
     friendly_errors,
     get_store,
+    is_shipped,
     page_header,
     report_corrupt_runs,
 )
@@ -311,7 +312,8 @@ else:
         if pick:
             resume_button(pick, key="resume_from_list")
     with st.expander("Delete a run"):
-        deletable = [r.run_id for r in runs if r.status != "running"]
+        deletable = [r.run_id for r in runs if r.status != "running" and not is_shipped(r)]
+        st.caption("Models that ship with fer-studio cannot be deleted.")
         victim = st.selectbox("Run", deletable, key="del_run", index=None, placeholder="choose a run")
         if st.button("Delete", icon=":material/delete:", disabled=victim is None, key="del_btn"):
             with friendly_errors("Could not delete the run"):

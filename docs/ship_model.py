@@ -2,9 +2,10 @@
 
     .venv/bin/python docs/ship_model.py RUN_DIR NAME --command "..." --hardware "..." [--default]
 
-RUN_DIR is a run folder of any model store (it must hold model.keras, meta.json and the
-PublicTest evaluation written by `python -m fer_core evaluate`). The copy keeps model.keras,
-meta.json, events.jsonl and evaluation_test.json, renames the run to NAME and records in
+RUN_DIR is a run folder of any model store (it must hold model.keras and meta.json, and the store
+its PublicTest evaluation, written by `python -m fer_core evaluate RUN --data fer2013.zip`). The copy
+keeps model.keras, meta.json and events.jsonl, bundles that evaluation as evaluation_test.json
+(read-only, like the rest of a shipped model), renames the run to NAME and records in
 meta.json "shipped" how it was made; --default makes it the model the app and CLI use when
 none is named (and clears that flag on the other shipped models).
 """
@@ -21,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer_core.store.atomic import atomic_write_json  # noqa: E402
+from fer_core.store.runs import ModelStore  # noqa: E402
 
 MODELS = ROOT / "models"
-KEEP = ("model.keras", "events.jsonl", "evaluation_test.json")
+KEEP = ("model.keras", "events.jsonl")
 MAX_BYTES = 25 * 2**20
 
 
@@ -31,8 +33,11 @@ def ship(run_dir: Path, name: str, default: bool, command: str, hardware: str) -
     meta = json.loads((run_dir / "meta.json").read_text())
     if meta.get("status") not in ("finished", "stopped"):
         raise SystemExit(f"{run_dir.name} is {meta.get('status')}: ship a finished or stopped run")
-    if not (run_dir / "evaluation_test.json").exists():
-        raise SystemExit(f"{run_dir.name} has no evaluation_test.json: run `python -m fer_core evaluate` first")
+    saved = [e for e in ModelStore(run_dir.parent).list_evaluations(run_dir.name)
+             if e.key.split == "test" and not e.key.tta and not e.synthetic]
+    if not saved:
+        raise SystemExit(f"{run_dir.name} has no test-split evaluation on real data (no TTA): "
+                         f"run `python -m fer_core evaluate {run_dir.name} --data fer2013.zip` first")
     if (run_dir / "model.keras").stat().st_size > MAX_BYTES:
         raise SystemExit("model.keras is over 25 MB")
     dest = MODELS / name
@@ -53,7 +58,7 @@ def ship(run_dir: Path, name: str, default: bool, command: str, hardware: str) -
         },
     )
     atomic_write_json(dest / "meta.json", meta)
-    evaluation = json.loads((dest / "evaluation_test.json").read_text())
+    evaluation = json.loads(saved[0].path.read_text())  # the newest
     evaluation["run_id"] = name
     atomic_write_json(dest / "evaluation_test.json", evaluation)
     if default:

@@ -83,7 +83,10 @@ def test_evaluate_run_saves_json_and_uses_meta_labels(tmp_path) -> None:
     saved = store.load_evaluation(run_id, "test")
     assert saved["accuracy"] == r["accuracy"] and len(saved["predictions"]) == r["n"]
     metrics = store.get(run_id).metrics
-    assert metrics["test_accuracy"] == r["accuracy"] and metrics["evaluations"]["test"]["n"] == r["n"]
+    assert metrics["test_accuracy"] == r["accuracy"]
+    (listed,) = store.list_evaluations(run_id)
+    assert (listed.key.split, listed.key.fingerprint, listed.key.tta) == ("test", ds.fingerprint, False)
+    assert listed.n == r["n"] and listed.synthetic and "synthetic" in listed.label
 
     # An imported model with alphabetical labels in its meta is scored the same.
     other = ModelStore(tmp_path / "m")

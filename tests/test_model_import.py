@@ -111,7 +111,7 @@ def test_apply_conventions_drops_stale_evaluations(foreign, demo) -> None:
     store = ModelStore()
     run = import_model(files[".keras"], labels="csv", scale=conv.scale, store=store)
     wrong = evaluate_run(store, run.run_id, demo)
-    assert store.list_evaluations(run.run_id) == ["test"]
+    assert [e.key.split for e in store.list_evaluations(run.run_id)] == ["test"]
     apply_conventions(store, run.run_id, "alphabetical", conv.scale)
     assert store.list_evaluations(run.run_id) == []
     right = evaluate_run(store, run.run_id, demo)

@@ -16,6 +16,7 @@ import pytest
 
 from fer_core.errors import ModelFileError, StoreError, TrainingBusyError
 from fer_core.paths import PROJECT_ROOT
+from fer_core.store.atomic import now_iso
 from fer_core.store.runs import ModelStore
 from fer_core.store.model_files import load_model_file
 
@@ -279,14 +280,57 @@ def test_stop_request_and_delete_guard(store: ModelStore) -> None:
     assert store.list_runs() == []
 
 
+def _evaluation(split: str, fingerprint: str, tta: bool, accuracy: float, synthetic: bool = False) -> dict:
+    return {"split": split, "tta": tta, "accuracy": accuracy, "n": 2, "timestamp": now_iso(),
+            "dataset": {"name": f"data-{fingerprint}", "fingerprint": fingerprint, "synthetic": synthetic}}
+
+
 def test_evaluation_files(store: ModelStore) -> None:
     run = store.create_run({"architecture": "x"})
-    assert store.load_evaluation(run.run_id, "test") is None
-    store.save_evaluation(run.run_id, "test", {"accuracy": 0.5, "n": 2})
-    assert store.load_evaluation(run.run_id, "test") == {"accuracy": 0.5, "n": 2}
-    assert store.list_evaluations(run.run_id) == ["test"]
+    assert store.load_evaluation(run.run_id, "test") is None and store.list_evaluations(run.run_id) == []
+    first = _evaluation("test", "fp-a", False, 0.5)
+    store.save_evaluation(run.run_id, first)
+    assert store.load_evaluation(run.run_id, "test") == first
+    (listed,) = store.list_evaluations(run.run_id)
+    assert (listed.key.split, listed.key.fingerprint, listed.key.tta, listed.accuracy) == ("test", "fp-a", False, 0.5)
     with pytest.raises(StoreError):
-        store.save_evaluation(run.run_id, "../x", {})
+        store.save_evaluation(run.run_id, {**first, "split": "../x"})
+
+
+def test_evaluations_are_kept_per_dataset_split_and_tta(store: ModelStore) -> None:
+    run = store.create_run({"architecture": "x"})
+    a = _evaluation("test", "fp-a", False, 0.7)
+    store.save_evaluation(run.run_id, a)
+    store.save_evaluation(run.run_id, _evaluation("test", "fp-demo", False, 0.3, synthetic=True))
+    store.save_evaluation(run.run_id, _evaluation("test", "fp-a", True, 0.72))
+    store.save_evaluation(run.run_id, _evaluation("train", "fp-a", False, 0.9))
+    assert len(store.list_evaluations(run.run_id)) == 4
+    assert store.load_evaluation(run.run_id, "test", "fp-a", tta=False) == a
+    assert store.load_evaluation(run.run_id, "test", "fp-a", tta=True)["accuracy"] == 0.72
+    demo = store.find_evaluation(run.run_id, "test", "fp-demo")
+    assert demo.synthetic and "synthetic" in demo.label and demo.accuracy == 0.3
+    # The same (dataset, split, TTA) again replaces only that one.
+    store.save_evaluation(run.run_id, _evaluation("test", "fp-a", False, 0.71))
+    assert len(store.list_evaluations(run.run_id)) == 4
+    assert store.load_evaluation(run.run_id, "test", "fp-a", tta=False)["accuracy"] == 0.71
+    # The run folder holds none of them; deleting the run forgets them.
+    assert not list(run.path.glob("evaluation*"))
+    store.delete(run.run_id)
+    assert not store.evaluations_dir(run.run_id).exists()
+
+
+def test_shipped_runs_are_read_only(store: ModelStore) -> None:
+    run = store.create_run({"architecture": "x", "status": "finished", "shipped": {"default": True}})
+    store_files = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    with pytest.raises(StoreError, match="ships with fer-studio"):
+        store.update_meta(run.run_id, status="failed")
+    with pytest.raises(StoreError, match="ships with fer-studio"):
+        store.save_model(run.run_id, _tiny_model())
+    with pytest.raises(StoreError, match="ships with fer-studio"):
+        store.delete(run.run_id)
+    store.save_evaluation(run.run_id, _evaluation("test", "fp-a", False, 0.5))  # into the store's own area
+    assert {p.name: p.read_bytes() for p in run.path.iterdir()} == store_files
+    assert store.find_evaluation(run.run_id, "test") is not None
 
 
 def test_listing_does_not_import_tensorflow(store: ModelStore) -> None:
@@ -321,6 +365,6 @@ def test_concurrent_meta_updates_lose_nothing(store: ModelStore) -> None:
 def test_written_files_are_world_readable(store: ModelStore) -> None:
     run = store.create_run({"architecture": "x"})
     store.save_model(run.run_id, _tiny_model())
-    store.save_evaluation(run.run_id, "test", {"n": 0})
-    for name in ("meta.json", "model.keras", "evaluation_test.json"):
-        assert (run.path / name).stat().st_mode & 0o644 == 0o644, name
+    evaluation = store.save_evaluation(run.run_id, _evaluation("test", "fp", False, 0.0))
+    for path in (run.path / "meta.json", run.path / "model.keras", evaluation):
+        assert path.stat().st_mode & 0o644 == 0o644, path

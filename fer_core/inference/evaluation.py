@@ -3,7 +3,7 @@
 Everything is expressed in FER_LABELS order: a model's outputs are reordered from its own
 label order (meta.json "labels"; an imported model may be alphabetical) before scoring.
 
-Result dict (JSON-ready; saved by evaluate_run as evaluation_<split>.json):
+Result dict (JSON-ready; evaluate_run saves it in the store, one per (dataset, split, TTA)):
     split, n, labels, dataset {name, fingerprint, synthetic}, timestamp, tta, seconds,
     images_per_second, accuracy, top2_accuracy, log_loss, macro_f1, weighted_f1,
     per_class {label: {precision, recall, f1, support, roc_auc}}, report (sklearn
@@ -154,7 +154,11 @@ def evaluate_run(
     tta: bool = False,
     batch_size: int = 256,
 ) -> dict[str, Any]:
-    """Evaluate a stored run on `dataset.splits[split]` and save evaluation_<split>.json."""
+    """Evaluate a stored run on `dataset.splits[split]` and save it beside its other evaluations.
+
+    The store keeps one evaluation per (dataset fingerprint, split, TTA) and never writes into a
+    shipped model's folder, so an evaluation on the demo set leaves the FER-2013 one intact.
+    """
     if split not in dataset.splits:
         raise ValueError(f"the dataset has no {split!r} split (splits: {', '.join(dataset.splits)})")
     meta = store.read_meta(run_id)
@@ -180,35 +184,26 @@ def evaluate_run(
             f"The {split!r} split was used for validation (model selection) during training: "
             "this score is optimistic."
         )
-    store.save_evaluation(run_id, split, result)
+    store.save_evaluation(run_id, result)
     _record_in_meta(store, run_id, split, result)
     return result
 
 
 def _record_in_meta(store: ModelStore, run_id: str, split: str, result: dict[str, Any]) -> None:
-    """Summarise the evaluation in meta.json metrics (not while the run is still training).
+    """The run's own test figures in meta.json metrics: `<split>_accuracy` / `<split>_macro_f1`.
 
-    metrics["evaluations"][split] always; metrics["<split>_accuracy"] / ["<split>_macro_f1"]
-    only when the evaluation used the dataset the model was trained on.
+    Only from a plain (no TTA) evaluation on the dataset the model was trained on, never while
+    the run is still training, and never for a shipped model (its meta.json stays as shipped).
     """
+    if result.get("tta") or not result.get("same_dataset_as_training"):
+        return
     try:
         info = store.get(run_id)
-        if info.status in ("running", "corrupt"):
+        if info.status in ("running", "corrupt") or info.meta.get("shipped"):
             return
         metrics = dict(info.meta.get("metrics") or {})
-        evaluations = dict(metrics.get("evaluations") or {})
-        evaluations[split] = {
-            "accuracy": result["accuracy"],
-            "macro_f1": result["macro_f1"],
-            "n": result["n"],
-            "tta": result["tta"],
-            "dataset": result["dataset"],
-            "timestamp": result["timestamp"],
-        }
-        metrics["evaluations"] = evaluations
-        if result.get("same_dataset_as_training"):
-            metrics[f"{split}_accuracy"] = result["accuracy"]
-            metrics[f"{split}_macro_f1"] = result["macro_f1"]
+        metrics[f"{split}_accuracy"] = result["accuracy"]
+        metrics[f"{split}_macro_f1"] = result["macro_f1"]
         store.update_meta(run_id, metrics=metrics)
     except StoreError:
         pass

@@ -140,6 +140,5 @@ def apply_conventions(store: ModelStore, run_id: str, labels: str | Sequence[str
     changed = list(meta.get("labels") or []) != list(model_labels) or (meta.get("preprocessing") or {}) != prep
     new = store.update_meta(run_id, labels=list(model_labels), label_order=order_kind, preprocessing=prep)
     if changed:
-        for split in store.list_evaluations(run_id):
-            store.evaluation_path(run_id, split).unlink(missing_ok=True)
+        store.remove_evaluations(run_id, bundled=True)
     return new

@@ -1,6 +1,6 @@
-"""What a run folder records besides its model: meta.json, events.jsonl, STOP, evaluations.
+"""What a run folder records besides its model: meta.json, events.jsonl, STOP.
 
-A mixin of ModelStore (it needs the store's run_dir / _existing_dir / evaluation_path).
+A mixin of ModelStore (it needs the store's run_dir / _existing_dir). Evaluations: store.evaluations.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from fer_core.store.layout import EVENTS_FILE, META_FILE, META_LOCK_FILE, STOP_F
 
 
 class RunRecordsMixin:
-    """meta.json (locked read-modify-write), events.jsonl, stop requests, evaluation files."""
+    """meta.json (locked read-modify-write), events.jsonl, stop requests."""
 
     def run_dir(self, run_id: str) -> Path:  # pragma: no cover - provided by ModelStore
         raise NotImplementedError
 
     def _existing_dir(self, run_id: str) -> Path:  # pragma: no cover - provided by ModelStore
-        raise NotImplementedError
-
-    def evaluation_path(self, run_id: str, split: str) -> Path:  # pragma: no cover - provided by ModelStore
         raise NotImplementedError
 
     def read_meta(self, run_id: str) -> dict[str, Any]:
@@ -52,12 +49,22 @@ class RunRecordsMixin:
         The read-modify-write holds the run's .meta.lock (flock), so concurrent updaters
         (the training, the app, an evaluation) never lose each other's fields.
         """
+        self.refuse_shipped(run_id, "changed")
         with self._meta_lock(run_id):
             meta = self.read_meta(run_id)
             meta.update(fields)
             meta["updated"] = now_iso()
             self.write_meta(run_id, meta)
         return meta
+
+    def refuse_shipped(self, run_id: str, what: str) -> None:
+        """StoreError when `run_id` is a shipped model (its files are part of fer-studio)."""
+        try:
+            meta = self.read_meta(run_id)
+        except StoreError:
+            return
+        if meta.get("shipped"):
+            raise StoreError(_shipped_message(meta, run_id, what))
 
     @contextlib.contextmanager
     def _meta_lock(self, run_id: str) -> Iterator[None]:
@@ -119,25 +126,7 @@ class RunRecordsMixin:
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir(run_id) / STOP_FILE).unlink()
 
-    # ----------------------------------------------------------------- evaluations
 
-    def save_evaluation(self, run_id: str, split: str, result: dict[str, Any]) -> Path:
-        self._existing_dir(run_id)
-        path = self.evaluation_path(run_id, split)
-        atomic_write_json(path, result)
-        return path
-
-    def load_evaluation(self, run_id: str, split: str) -> dict[str, Any] | None:
-        """A saved evaluation, or None when there is none (StoreError if unreadable)."""
-        path = self.evaluation_path(run_id, split)
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"Evaluation {path.name} of run {run_id} is unreadable: {exc}") from None
-
-    def list_evaluations(self, run_id: str) -> list[str]:
-        """Split names that have a saved evaluation."""
-        d = self.run_dir(run_id)
-        return sorted(p.name[len("evaluation_") : -len(".json")] for p in d.glob("evaluation_*.json"))
+def _shipped_message(meta: dict[str, Any], run_id: str, what: str) -> str:
+    return (f"{meta.get('name') or run_id} ships with fer-studio: its files are not {what}. "
+            "Import a copy of its model.keras on the Models page to work on your own version.")

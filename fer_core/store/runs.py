@@ -3,14 +3,16 @@
     root/<run-id>/model.keras              best model so far (written atomically)
     root/<run-id>/meta.json                run description (DESIGN.md fields), written atomically
     root/<run-id>/events.jsonl             one JSON object per line: start / epoch / end
-    root/<run-id>/evaluation_<split>.json  evaluation results
+    root/.evaluations/<run-id>/            evaluations, one per (dataset, split, TTA): store.evaluations
     root/<run-id>/STOP                     stop request (the training polls for it)
     root/.training.lock                    held (flock) by the one running training
 
 Every file is written through store.atomic, so a killed process never leaves a half-written
 model or meta. Listing runs never raises and never imports TensorFlow: keras is imported
 lazily only to save and load models. ModelStore keeps run folders (create, list, delete)
-and models; meta/events/stop/evaluations are in store.records, the lock in store.lock.
+and models; meta/events/stop are in store.records, evaluations in store.evaluations, the lock
+in store.lock. A shipped model (meta "shipped") is read-only: its files are never rewritten
+or deleted by the store.
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 from fer_core.store.atomic import atomic_write_json, now_iso
-from fer_core.store.layout import _RUN_ID_RE, _SPLIT_RE, EVENTS_FILE, META_FILE, MODEL_FILE, STATUSES, RunInfo
+from fer_core.store.evaluations import EvaluationsMixin
+from fer_core.store.layout import _RUN_ID_RE, EVENTS_FILE, META_FILE, MODEL_FILE, STATUSES, RunInfo
 from fer_core.store.lock import TrainingLockMixin
 from fer_core.store.model_files import load_model_file, save_model_file
 from fer_core.store.processes import process_alive, process_identity
 from fer_core.store.records import RunRecordsMixin
 
 
-class ModelStore(RunRecordsMixin, TrainingLockMixin):
+class ModelStore(RunRecordsMixin, EvaluationsMixin, TrainingLockMixin):
     """Runs on disk under `root` (default `fer_core.paths.models_dir()`)."""
 
     def __init__(self, root: Path | str | None = None) -> None:
@@ -70,11 +73,6 @@ class ModelStore(RunRecordsMixin, TrainingLockMixin):
 
     def events_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / EVENTS_FILE
-
-    def evaluation_path(self, run_id: str, split: str) -> Path:
-        if not _SPLIT_RE.match(split or ""):
-            raise StoreError(f"Invalid split name {split!r}.")
-        return self.run_dir(run_id) / f"evaluation_{split}.json"
 
     # ----------------------------------------------------------------- runs
 
@@ -184,12 +182,14 @@ class ModelStore(RunRecordsMixin, TrainingLockMixin):
         return self._info(self._existing_dir(run_id))
 
     def delete(self, run_id: str) -> None:
-        """Remove a run folder (refused while that run is training in this store)."""
+        """Remove a run folder and its evaluations (refused while it trains, and for shipped models)."""
         d = self._existing_dir(run_id)
+        self.refuse_shipped(run_id, "deleted")
         holder = self.training_lock_holder()
         if holder and holder.get("run_id") == run_id:
             raise TrainingBusyError(f"Run {run_id} is training right now: stop it before deleting it.")
         shutil.rmtree(d)
+        self.remove_evaluations(run_id)
 
     # ----------------------------------------------------------------- models
 
@@ -199,6 +199,7 @@ class ModelStore(RunRecordsMixin, TrainingLockMixin):
         By default the optimizer state is left out (files 3x smaller; enough for inference).
         """
         d = self._existing_dir(run_id)
+        self.refuse_shipped(run_id, "overwritten")
         target = d / MODEL_FILE
         save_model_file(model, target, include_optimizer=include_optimizer)
         return target
