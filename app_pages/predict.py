@@ -1,4 +1,4 @@
-"""Predict: drop photos; every face is found, boxed and labelled, with its probabilities."""
+"""Predict: drop photos or a zip of photos; every face is found, boxed and labelled, with its probabilities."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from ui.predict_view import predict_and_show
 
 page_header(
     "Predict", ":material/image_search:",
-    "Drop one or many photos (JPEG, PNG, WebP). Every face found is boxed and labelled with its emotion, "
-    "with a probability chart per face. Results can be downloaded as CSV.",
+    "Drop one or many photos (JPEG, PNG, WebP), or a zip of them. Every face found is boxed and labelled with "
+    "its emotion, with a probability chart per face; many photos also get a sortable table and a count per "
+    "emotion. Results can be downloaded as CSV.",
 )
 
 run, detector_name = model_and_detector("model_run", "pred_detector")
@@ -21,12 +22,14 @@ whole = c1.toggle("No face found → classify the whole image as a face", key="p
 gradcam = c2.toggle("Grad-CAM saliency", key="pred_gradcam",
                     help="Show which parts of each face drove the prediction (slower).")
 
-files = st.file_uploader("Drop images here", type=["jpg", "jpeg", "png", "webp"], accept_multiple_files=True,
-                         key="pred_upload", help="Up to 50 MB and 50 megapixels per image.")
+files = st.file_uploader("Drop images or a zip of images here", type=["jpg", "jpeg", "png", "webp", "zip"],
+                         accept_multiple_files=True, key="pred_upload",
+                         help="Up to 50 MB and 50 megapixels per image. A zip is read in memory, never extracted, "
+                              "within the same safety limits as dataset zips.")
 if run is None:
     st.stop()
 if not files:
-    st.info("Drop one or more photos above to start.", icon=":material/add_photo_alternate:")
+    st.info("Drop one or more photos, or a zip of photos, above to start.", icon=":material/add_photo_alternate:")
     st.stop()
 
 classifier = None
@@ -35,6 +38,6 @@ with friendly_errors("Loading the model", hint="Pick another model, or retrain t
 if classifier is None:
     st.stop()
 
-with friendly_errors("Predicting", hint="Check the images (JPEG, PNG or WebP photos) and try again."):
+with friendly_errors("Predicting", hint="Check the images (JPEG, PNG or WebP photos, or a zip of them) and try again."):
     predict_and_show([(f.name, f.getvalue()) for f in files], classifier, detector_name,
                      whole_image=whole, gradcam=gradcam, key_prefix="pred")

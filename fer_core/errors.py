@@ -3,6 +3,7 @@ CLI's exit codes for them (the training jobs read EXIT_BUSY from a child's statu
 
 EXIT_ERROR = 2  # a FerError: bad input or state, printed as "error: ..."
 EXIT_BUSY = 3  # TrainingBusyError: the store's training lock is held by another job
+EXIT_INPUT_FAILED = 5  # `predict`: at least one input could not be read (the others were processed)
 
 
 class FerError(Exception):

@@ -194,6 +194,66 @@ def test_predict_upload_photo_and_tiny_image():
     assert any("broken.jpg" in e.value for e in at.error)
 
 
+def test_predict_a_zip_of_photos_gives_a_table_counts_and_csv():
+    import io
+    import zipfile
+
+    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("trip/astronaut.jpg", jpeg_bytes(astronaut_bgr()))
+        zf.writestr("trip/coffee.png", png_bytes(coffee_bgr()))
+        zf.writestr("trip/readme.txt", "not a photo: skipped")
+        zf.writestr("trip/broken.jpg", b"not a jpeg")
+    at = new_app()
+    open_page(at, "app_pages/predict.py")
+    at.file_uploader(key="pred_upload").upload("trip.zip", buf.getvalue(), "application/zip")
+    at.run()
+    assert_clean(at)
+    head = texts(at)
+    assert "**1 face** found in 3 images" in head and "no face in 1" in head and "1 unreadable" in head, head
+    table = next(d.value for d in at.dataframe)
+    assert list(table["file"]) == ["trip/astronaut.jpg", "trip/broken.jpg", "trip/coffee.png"]
+    assert list(table["status"]) == ["faces", "error", "no face"]
+    assert any("trip/broken.jpg" in e.value for e in at.error)
+    assert len(at.get("plotly_chart")) >= 2, "a count per emotion and the face's probabilities"
+    # a zip that is not one is a message, not a traceback
+    at.file_uploader(key="pred_upload").upload("fake.zip", b"PK not really", "application/zip")
+    at.run()
+    assert_clean(at)
+    assert any("fake.zip" in e.value and "not a readable zip" in e.value for e in at.error)
+
+
+def test_evaluating_the_shipped_model_keeps_its_fer2013_evaluation_selectable():
+    import shutil
+
+    from fer_core.store.default_model import default_run
+    from fer_core.store.runs import ModelStore
+
+    shipped = default_run(ModelStore(ROOT / "models"))
+    models = Path(os.environ["FER_MODELS_DIR"])
+    shutil.copytree(shipped.path, models / shipped.run_id, ignore=shutil.ignore_patterns(".*"))
+    before = {p.name: p.read_bytes() for p in (models / shipped.run_id).iterdir()}
+    fer = json.loads((models / shipped.run_id / "evaluation_test.json").read_text())
+    at = new_app()
+    open_page(at, "app_pages/evaluate.py")  # the demo set is the chosen dataset
+    assert_clean(at)
+    assert any("No evaluation of this run on" in i.value for i in at.info)
+    at.button(key=f"eval_{shipped.run_id}").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "synthetic" in texts(at)
+    demo_acc = {m.label: m.value for m in at.metric}["accuracy"]
+    pick = next(sb for sb in at.selectbox if sb.label == "Saved evaluation")
+    fer_slug = next(o for o in pick.options if "fer2013.zip" in o)
+    pick.set_value(next(k for k in ModelStore().list_evaluations(shipped.run_id)
+                        if k.dataset_name == "fer2013.zip").key.slug).run()
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["accuracy"] == f"{fer['accuracy']:.1%}" != demo_acc
+    assert any("not the chosen dataset" in w.value for w in at.warning)
+    assert fer_slug and {p.name: p.read_bytes() for p in (models / shipped.run_id).iterdir()} == before
+
+
 def test_train_short_run_shows_epochs_then_finishes():
     at = new_app()
     open_page(at, "app_pages/train.py")

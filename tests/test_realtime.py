@@ -416,22 +416,33 @@ def test_batch_prediction_on_real_photos(astronaut: np.ndarray, classifier: Emot
     assert annotate(four, results[2]).shape == four.shape
 
 
-def test_predict_files_for_the_cli(tmp_path, model, astronaut: np.ndarray) -> None:
-    store_mod = pytest.importorskip("fer_core.store")
-    from fer_core.inference.batch_predict import predict_files
+def test_predict_sources_in_chunks_keeps_order_and_errors(tmp_path, model, astronaut: np.ndarray) -> None:
+    """Files and a folder through predict_sources, one photo per chunk: the same results, in input order,
+    unreadable files as error results, a classifier call per chunk (memory bounded by the chunk)."""
+    from fer_core.inference.batch_predict import results_table
+    from fer_core.inference.classifier import EmotionClassifier
+    from fer_core.inference.faces import make_detector
+    from fer_core.inference.sources import path_sources, predict_sources
 
-    store = store_mod.ModelStore(tmp_path / "models")
-    run = store.create_run({"architecture": "tiny", "labels": list(FER_LABELS), "input_shape": [48, 48, 1],
-                            "preprocessing": {"color": "grayscale", "scale": "0-1"}, "status": "finished"})
-    store.save_model(run.run_id, model)
-    photo, blank, broken = tmp_path / "astronaut.png", tmp_path / "blank.png", tmp_path / "broken.jpg"
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    photo, blank, broken = folder / "astronaut.png", folder / "sub" / "blank.png", tmp_path / "broken.jpg"
     photo.write_bytes(cv2.imencode(".png", astronaut)[1].tobytes())
     blank.write_bytes(cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))[1].tobytes())
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    out = predict_files([photo, blank, broken], store=store, annotate_dir=tmp_path / "ann")
-    assert [e["row"]["status"] for e in out] == ["faces", "no face", "error"]
-    assert out[0]["row"]["file"] == "astronaut.png" and out[0]["row"]["label"] in FER_LABELS
-    assert "face 1" in out[0]["summary"] and "no face" in out[1]["summary"] and "broken.jpg" in out[2]["summary"]
-    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["astronaut_annotated.png", "blank_annotated.png"]
-    whole = predict_files([blank], store=store, whole_image_if_no_face=True)
-    assert whole[0]["row"]["status"] == "whole image" and "whole image" in whole[0]["summary"]
+    (folder / "sub" / "notes.txt").write_text("skipped")
+    sources = path_sources([folder, broken, tmp_path / "missing.png"])
+    assert [s.name for s in sources] == ["photos/astronaut.png", "photos/sub/blank.png", "broken.jpg", "missing.png"]
+    classifier = EmotionClassifier(model, labels=FER_LABELS, input_shape=(48, 48, 1), warm_up_to=1)
+    calls = []
+    real = classifier.predict_proba
+    classifier.predict_proba = lambda crops: calls.append(len(crops)) or real(crops)
+    detector = make_detector("auto")
+    one = list(predict_sources(sources, detector, classifier, chunk_size=1))
+    assert [r.status for r, _ in one] == ["faces", "no face", "error", "error"]
+    assert one[0][1] is not None and one[2][1] is None and "broken.jpg" in one[2][0].error
+    assert len(calls) == 1, "the one photo with a face: one call for its chunk"
+    together = list(predict_sources(sources, detector, classifier, chunk_size=32))
+    assert results_table([r for r, _ in together]) == results_table([r for r, _ in one])
+    whole = list(predict_sources(path_sources([blank]), detector, classifier, whole_image_if_no_face=True))
+    assert whole[0][0].status == "whole image"

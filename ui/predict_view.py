@@ -1,4 +1,4 @@
-"""Shared by the Predict and Webcam (snapshot) pages: classify images and show the results."""
+"""Shared by the Predict and Webcam (snapshot) pages: classify photos (or zips of photos) and show the results."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import streamlit as st
 
 from fer_core.charts import probability_figure
 from fer_core.colors import emotion_hex
-from fer_core.errors import FerError, ImageError
+from fer_core.errors import FerError
 from fer_core.labels import FER_LABELS
+
+#: Photos shown one by one (annotated image, crops, probabilities); all of them are in the table.
+MAX_CARDS = 12
 
 
 def _detector(name: str):
@@ -28,32 +31,60 @@ def badge(label: str, confidence: float) -> str:
             f"color:white;font-weight:600'>{label} {confidence:.0%}</span>")
 
 
+def _predicted(files: list[tuple[str, bytes]], classifier, detector_name: str, whole_image: bool,
+               key_prefix: str) -> tuple[list, dict[int, object], str]:
+    """(results, decoded images of the first MAX_CARDS photos, digest): computed once per set of uploads
+    and settings (kept in the session, so toggling Grad-CAM or a rerun does not classify again)."""
+    from fer_core.inference.sources import predict_sources, upload_sources
+
+    h = hashlib.sha1()
+    for name, data in files:
+        h.update(name.encode() + b"\0" + hashlib.sha1(data).digest())
+    digest = h.hexdigest()[:12]
+    key = (digest, id(classifier), detector_name, bool(whole_image))
+    cached = st.session_state.get(f"_{key_prefix}_results")
+    if cached and cached[0] == key:
+        return cached[1], cached[2], digest
+    sources = upload_sources(files)
+    results, images = [], {}
+    bar = st.progress(0.0, text=f"Finding and classifying faces in {len(sources):,} photo(s)…")
+    for i, (res, img) in enumerate(predict_sources(sources, _detector(detector_name), classifier, whole_image)):
+        results.append(res)
+        if img is not None and i < MAX_CARDS:
+            images[i] = img
+        bar.progress((i + 1) / len(sources), text=f"{i + 1:,} of {len(sources):,} photo(s)")
+    bar.empty()
+    st.session_state[f"_{key_prefix}_results"] = (key, results, images)
+    return results, images, digest
+
+
+def _summary_table(results: list, key: str) -> None:
+    """Many photos: faces per emotion, and every face in a sortable table."""
+    import pandas as pd
+
+    from fer_core.charts import class_distribution_figure
+    from fer_core.inference.batch_predict import results_table
+
+    counts = {lab: 0 for lab in FER_LABELS}
+    for r in results:
+        for f in r.faces:
+            counts[f.label] += 1
+    st.plotly_chart(class_distribution_figure({"faces": counts}, title="Faces per emotion"), key=f"{key}_counts")
+    table = pd.DataFrame(results_table(results)).convert_dtypes()
+    st.dataframe(table, hide_index=True, key=f"{key}_table", column_config={
+        "confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+    })
+    st.caption("Click a column header to sort.")
+
+
 def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: str, *, whole_image: bool,
                      gradcam: bool, key_prefix: str) -> list[dict]:
-    """Decode, detect, classify and display; returns the CSV rows."""
-    from fer_core.inference.batch_predict import annotate, predict_images, results_csv, results_table
-    from fer_core.inference.images import load_image_bytes, to_rgb
-    from fer_core.inference.overlay import DEFAULT_MARGIN
-    from fer_core.inference.overlay import crop_face
+    """Decode, detect, classify and display photos and zips of photos; returns the CSV rows."""
+    from fer_core.inference.batch_predict import annotate, results_csv, results_table
+    from fer_core.inference.images import to_rgb
+    from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face
 
-    decoded: list[tuple[str, object]] = []
-    decode_errors: dict[int, str] = {}
-    for i, (name, data) in enumerate(files):
-        try:
-            decoded.append((name, load_image_bytes(data, name=name)))
-        except ImageError as exc:
-            decoded.append((name, None))
-            decode_errors[i] = str(exc)
-    ok = [i for i, (_, img) in enumerate(decoded) if img is not None]
-    detector = _detector(detector_name)
-    with st.spinner(f"Finding and classifying faces in {len(ok)} image(s)…"):
-        predicted = predict_images([decoded[i] for i in ok], detector, classifier, whole_image)
-    from fer_core.inference.batch_predict import ImageResult
-
-    results = [ImageResult(name, error=decode_errors.get(i)) for i, (name, _) in enumerate(decoded)]
-    for i, r in zip(ok, predicted):
-        results[i] = r
-
+    results, images, digest = _predicted(files, classifier, detector_name, whole_image, key_prefix)
     n_faces = sum(len(r.faces) for r in results if r.faces and not r.faces[0].whole_image)
     n_none = sum(1 for r in results if not r.error and not r.faces)
     n_whole = sum(1 for r in results if r.faces and r.faces[0].whole_image)
@@ -67,15 +98,20 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
         head += f" · {n_bad} unreadable"
     st.markdown(head)
     rows = results_table(results)
-    digest = hashlib.sha1("|".join(n for n, _ in files).encode()).hexdigest()[:8]
     st.download_button("Download results (CSV)", results_csv(rows).encode(),
                        file_name="fer_predictions.csv", mime="text/csv", icon=":material/download:",
                        key=f"{key_prefix}_csv_{digest}")
+    if len(results) > 1:
+        _summary_table(results, f"{key_prefix}_{digest}")
+    if len(results) > MAX_CARDS:
+        st.caption(f"The first {MAX_CARDS} of {len(results):,} photos are shown below; all are in the table and the CSV.")
 
-    for i, (res, (name, img)) in enumerate(zip(results, decoded)):
+    for i, res in enumerate(results[:MAX_CARDS]):
+        name, img = res.name, images.get(i)
         with st.container(border=True):
             if res.error:
-                st.error(f"**{name}**: {res.error}\n\nUse a JPEG, PNG or WebP photo.", icon=":material/broken_image:")
+                st.error(f"**{name}**: {res.error}\n\nUse a JPEG, PNG or WebP photo, or a zip of them.",
+                         icon=":material/broken_image:")
                 continue
             left, right = st.columns([3, 2], gap="large")
             with left:

@@ -58,8 +58,10 @@ def print_evaluation(result: dict[str, Any]) -> None:
 
     con = console()
     per_class = result.get("per_class") or {}
-    table = Table(title=f"{result.get('run_id', '')} on {result.get('split')} ({result.get('n')} images)"
-                  + ("  TTA" if result.get("tta") else ""))
+    ds = result.get("dataset") or {}
+    table = Table(title=f"{result.get('run_id', '')} on {ds.get('name') or 'a dataset'}, {result.get('split')} "
+                  f"split ({result.get('n')} images)" + ("  TTA" if result.get("tta") else "")
+                  + ("  [yellow]synthetic demo data[/yellow]" if ds.get("synthetic") else ""))
     for col in ("class", "precision", "recall", "f1", "support", "ROC AUC"):
         table.add_column(col, justify="left" if col == "class" else "right")
 

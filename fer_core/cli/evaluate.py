@@ -1,4 +1,4 @@
-"""`evaluate`, `predict` and `runs`: use the models of the store."""
+"""`evaluate` and `runs`: how good the models of the store are, and which there are."""
 
 from __future__ import annotations
 
@@ -18,10 +18,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     store = ModelStore()
     run = resolve_run(store, args.run)
-    ds = load_data(args.data, args.progress_bars)
-    if args.split not in ds.splits:
-        raise FerError(f"the dataset has no {args.split!r} split (it has: {', '.join(ds.splits)})")
-    result = evaluate_run(store, run.run_id, ds, split=args.split, tta=args.tta)
+    if args.list:
+        return _list_evaluations(store, run)
+    if args.show is not None:
+        saved = store.list_evaluations(run.run_id)
+        if not 1 <= args.show <= len(saved):
+            raise FerError(f"{run.name} has {len(saved)} saved evaluation(s); "
+                           f"`evaluate {run.run_id} --list` numbers them")
+        result = store.read_evaluation(saved[args.show - 1])
+    else:
+        ds = load_data(args.data, args.progress_bars)
+        if args.split not in ds.splits:
+            raise FerError(f"the dataset has no {args.split!r} split (it has: {', '.join(ds.splits)})")
+        result = evaluate_run(store, run.run_id, ds, split=args.split, tta=args.tta)
     print_evaluation(result)
     if args.json:
         Path(args.json).write_text(json.dumps({k: v for k, v in result.items() if k != "predictions"}, indent=2),
@@ -29,22 +38,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- predict
+def _list_evaluations(store: Any, run: Any) -> int:
+    from rich.markup import escape
+    from rich.table import Table
 
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from fer_core.inference.batch_predict import predict_files, results_csv
-
-    con = console()
-    rows = predict_files(
-        [Path(p) for p in args.images], run_id=args.run, detector=args.detector,
-        whole_image_if_no_face=args.whole_image, annotate_dir=Path(args.annotate) if args.annotate else None,
-    )
-    for row in rows:
-        con.print(row["summary"])
-    if args.csv:
-        Path(args.csv).write_text(results_csv([r["row"] for r in rows if r.get("row")]), encoding="utf-8")
-        con.print(f"results written to {args.csv}")
+    saved = store.list_evaluations(run.run_id)
+    if not saved:
+        console().print(f"{escape(run.name)} has no saved evaluation yet: "
+                        f"python -m fer_core evaluate {run.run_id} --data DATA")
+        return 0
+    table = Table(title=f"saved evaluations of {escape(run.name)} ({run.run_id})")
+    for col in ("#", "dataset", "split", "TTA", "images", "accuracy", "macro F1", "when"):
+        table.add_column(col, justify="right" if col in ("#", "images", "accuracy", "macro F1") else "left")
+    for i, e in enumerate(saved, 1):
+        table.add_row(str(i), escape(e.dataset_name) + (" [yellow](synthetic demo data)[/yellow]" if e.synthetic else ""),
+                      e.key.split, "yes" if e.key.tta else "no", f"{e.n:,}", pct(e.accuracy),
+                      "-" if e.macro_f1 is None else f"{e.macro_f1:.3f}",
+                      "shipped" if e.bundled else e.timestamp[:16].replace("T", " "))
+    console().print(table)
+    console().print(f"show one: python -m fer_core evaluate {run.run_id} --show N")
     return 0
 
 
@@ -52,44 +64,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from fer_core.store.runs import ModelStore
 
     store = ModelStore()
     table = Table(title=f"model store {store.root}")
-    for col in ("run", "architecture", "status", "epochs", "val acc", "dataset"):
+    for col in ("run", "name", "architecture", "status", "epochs", "val acc", "dataset"):
         table.add_column(col, no_wrap=col in ("run", "status"))
     for run in store.list_runs():
         meta = run.meta
         ds = meta.get("dataset") or {}
-        table.add_row(run.run_id, str(meta.get("architecture", "-")),
-                      run.status + (f" ({run.error})" if run.error else ""),
+        shipped = meta.get("shipped") or {}
+        # A shipped model's training story (stopped by its time budget, say) is in its meta, not its status.
+        status = ("shipped, default" if shipped.get("default") else "shipped") if shipped else run.status
+        table.add_row(run.run_id, escape(run.name) if run.name != run.run_id else "-",
+                      str(meta.get("architecture", "-")), status + (f" ({run.error})" if run.error else ""),
                       str(len(meta.get("history") or [])), pct(run.metrics.get("val_accuracy")),
-                      str(ds.get("name", "-")))
+                      escape(str(ds.get("name", "-"))) + (" (synthetic)" if ds.get("synthetic") else ""))
     console().print(table)
     return 0
 
 
 def add_parsers(sub: Any) -> None:
-    e = sub.add_parser("evaluate", help="evaluate a run on a dataset split and print the metric table")
-    e.add_argument("run", nargs="?", help="run id (default: the default model)")
+    e = sub.add_parser(
+        "evaluate", help="evaluate a run on a dataset split and print the metric table",
+        description="Evaluations are kept side by side, one per (dataset, split, TTA): a new one replaces only "
+                    "the one with the same three. --list shows them, --show N prints one without recomputing.",
+    )
+    e.add_argument("run", nargs="?", help="run id or name (default: the default model)")
     e.add_argument("--data", default="demo", help="dataset source (default: demo)")
     e.add_argument("--split", default="test")
     e.add_argument("--tta", action="store_true", help="test-time augmentation (average with the flipped image)")
     e.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    shown = e.add_mutually_exclusive_group()
+    shown.add_argument("--list", action="store_true", help="list the run's saved evaluations (nothing is computed)")
+    shown.add_argument("--show", type=int, metavar="N", help="print saved evaluation N of --list (nothing is computed)")
     add_common(e)
     e.set_defaults(func=cmd_evaluate)
-
-    pr = sub.add_parser("predict", help="find faces in images and classify their expression")
-    pr.add_argument("images", nargs="+", help="image files (JPEG, PNG, WebP)")
-    pr.add_argument("--run", help="run id (default: the default model)")
-    pr.add_argument("--detector", default="auto", help="face detector (default: auto)")
-    pr.add_argument("--whole-image", action="store_true", help="classify the whole image when no face is found")
-    pr.add_argument("--csv", metavar="FILE", help="write one row per face to a CSV file")
-    pr.add_argument("--annotate", metavar="DIR", help="write annotated copies of the images into DIR")
-    add_common(pr)
-    pr.set_defaults(func=cmd_predict)
 
     r = sub.add_parser("runs", help="list the runs in the model store")
     r.set_defaults(func=cmd_runs)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fer_core.cli import data, evaluate, models, train
+from fer_core.cli import data, evaluate, models, predict, train
 from fer_core.errors import EXIT_BUSY, EXIT_ERROR, FerError, TrainingBusyError
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_core", description="fer-studio: facial emotion recognition on FER-2013.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for module in (data, train, evaluate, models):
+    for module in (data, train, evaluate, predict, models):
         module.add_parsers(sub)
     return p
 

@@ -4,6 +4,7 @@
     boxes, faces   face boxes and the detectors (YuNet, Haar, MTCNN)
     classifier     EmotionClassifier: one compiled call for a batch of faces
     batch_predict  photos -> faces -> emotions, annotated images, CSV
+    sources        files, folders and zips of photos, predicted chunk by chunk
     realtime       FramePipeline: detect / track / classify / smooth / draw per camera frame
                    (with frames, overlay, tracking); webrtc: the browser stream's glue
     saliency       Grad-CAM
@@ -32,7 +33,10 @@ _API = {
     "EmotionClassifier": "classifier",
     "Prediction": "classifier",
     "predict_images": "batch_predict",
-    "predict_files": "batch_predict",
+    "ImageSource": "sources",
+    "path_sources": "sources",
+    "zip_sources": "sources",
+    "predict_sources": "sources",
     "FramePipeline": "realtime",
     "FaceResult": "frames",
     "evaluate_run": "evaluation",

@@ -3,18 +3,19 @@
 `predict_images(images_bgr, detector, classifier)` finds the faces of every image, crops them
 the same way as the webcam pipeline (fer_core.inference.overlay.crop_face) and classifies the faces of
 ALL images in one batched call. Results stay grouped per image, faces in reading order.
-`annotate(image, result)` draws them; `results_table(results)` gives CSV rows;
-`predict_files(paths, ...)` is the CLI's entry point (loads the model from the store).
+`annotate(image, result)` draws them; `results_table(results)` gives CSV rows and
+`write_results_csv` writes them. Files, folders and zips of photos: inference.sources.
 
 Images are BGR (use fer_core.inference.images.load_image_bytes for uploads).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -161,6 +162,11 @@ def annotate(image_bgr: np.ndarray, result: ImageResult) -> np.ndarray:
     return out
 
 
+#: The CSV's columns, one row per face (or per photo without a face / with an error).
+RESULT_COLUMNS = ["file", "status", "face", "x", "y", "w", "h", "score", "label", "confidence",
+                  *(f"p_{n}" for n in FER_LABELS), "error"]
+
+
 def results_table(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
     """CSV rows: one per face (or one per image with no face / an error), probabilities per class."""
     rows = []
@@ -186,78 +192,19 @@ def results_table(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
 
 
 def results_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """results_table rows as CSV text (face numbers and boxes stay integers beside error rows)."""
-    import pandas as pd
+    """results_table rows as CSV text (see write_results_csv)."""
+    out = io.StringIO()
+    write_results_csv(rows, out)
+    return out.getvalue()
 
-    return pd.DataFrame(list(rows)).convert_dtypes().to_csv(index=False)
 
+def write_results_csv(rows: Sequence[dict[str, Any]], fh: TextIO, header: bool = True) -> None:
+    """Append results_table rows to an open text file as CSV (empty cells for missing values).
 
-def predict_files(
-    paths: Sequence[str | Path],
-    run_id: str | None = None,
-    detector: str | FaceDetector = "auto",
-    whole_image_if_no_face: bool = False,
-    annotate_dir: Path | None = None,
-    store: Any = None,
-) -> list[dict[str, Any]]:
-    """CLI helper: classify image files with a stored model.
-
-    Returns one entry per CSV row: {"summary": printable line, "row": results_table row}.
-    Unreadable files become error rows, not exceptions; a missing model raises StoreError.
+    Called chunk after chunk (header only on the first), a CSV of any number of photos is
+    written without holding its rows in memory.
     """
-    from fer_core.inference.classifier import EmotionClassifier
-    from fer_core.inference.faces import make_detector
-    from fer_core.inference.images import encode_png, load_image_file
-    from fer_core.store.default_model import resolve_run
-    from fer_core.store.runs import ModelStore
-
-    store = store or ModelStore()
-    run = resolve_run(store, run_id)
-    classifier = EmotionClassifier.from_store(store, run.run_id, warm_up_to=1)
-    det = make_detector(detector, max_width=STILL_IMAGE_DETECT_WIDTH) if isinstance(detector, str) else detector
-
-    names = [Path(p).name for p in paths]
-    images: list[np.ndarray | None] = []
-    errors: list[str | None] = []
-    for p in paths:
-        try:
-            images.append(load_image_file(p))
-            errors.append(None)
-        except ImageError as exc:
-            images.append(None)
-            errors.append(str(exc))
-    ok = [i for i, img in enumerate(images) if img is not None]
-    predicted = predict_images([(names[i], images[i]) for i in ok], det, classifier, whole_image_if_no_face)
-    results = [ImageResult(names[i], error=errors[i]) for i in range(len(paths))]
-    for i, r in zip(ok, predicted):
-        results[i] = r
-
-    if annotate_dir is not None:
-        annotate_dir = Path(annotate_dir)
-        annotate_dir.mkdir(parents=True, exist_ok=True)
-        used: set[str] = set()
-        for i in ok:
-            stem = Path(names[i]).stem
-            fname = f"{stem}_annotated.png"
-            k = 2
-            while fname in used:
-                fname = f"{stem}_{k}_annotated.png"
-                k += 1
-            used.add(fname)
-            (annotate_dir / fname).write_bytes(encode_png(annotate(images[i], results[i])))
-
-    out = []
-    rows = results_table(results)
-    row_iter = iter(rows)
-    for r in results:
-        n = max(1, len(r.faces))
-        for k in range(n):
-            row = next(row_iter)
-            if r.faces:
-                f = r.faces[k]
-                what = "whole image" if f.whole_image else f"face {f.index + 1} at ({f.box.x}, {f.box.y}, {f.box.w}x{f.box.h})"
-                summary = f"{r.name}: {what}: {f.label} {f.confidence * 100:.0f}%"
-            else:
-                summary = r.summary()
-            out.append({"summary": summary, "row": row})
-    return out
+    writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fer_core.store.layout import RunInfo
 from fer_core.store.runs import ModelStore
 
@@ -33,11 +35,26 @@ def default_run(store: ModelStore | None = None) -> RunInfo | None:
 
 
 def resolve_run(store: ModelStore, run_id: str | None) -> RunInfo:
-    """`run_id` if given, else the default; StoreError with what to do when there is none."""
+    """The run `run_id` names (its id, or a unique run name), else the default.
+
+    StoreError with what to do when there is none, or when a name fits several runs.
+    """
     from fer_core.errors import StoreError
 
     if run_id:
-        return store.get(run_id)
+        with contextlib.suppress(StoreError):  # not a valid run id: it may still be a name
+            if store.run_dir(run_id).is_dir():
+                return store.get(run_id)
+        named = [r for r in store.list_runs() if r.meta.get("name") == run_id]
+        if not named:
+            named = [r for r in store.list_runs() if str(r.meta.get("name") or "").casefold() == run_id.casefold()]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise StoreError(f"{len(named)} runs are named {run_id!r}: "
+                             f"use one of their run ids ({', '.join(r.run_id for r in named)}).")
+        raise StoreError(f"No run {run_id!r} (neither a run id nor a run name) in the model store ({store.root}). "
+                         "`python -m fer_core runs` lists them.")
     run = default_run(store)
     if run is None:
         raise StoreError(

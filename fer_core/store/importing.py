@@ -238,8 +238,8 @@ def import_model(
         "history": [],
         "metrics": {},
     }
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(summary.filename).stem).strip("_")[:40] or "model"
-    # The run id is built from the "architecture" field: name it after the file, then set it back.
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:40] or "model"
+    # The run id is built from the "architecture" field: name it after the run's name, then set it back.
     run = store.create_run({**meta, "architecture": f"imported-{slug}"})
     try:
         store.update_meta(run.run_id, architecture=IMPORTED_ARCHITECTURE)

@@ -591,25 +591,36 @@ def tiny_store(tmp_path_factory):
 @fuzz(120)
 @given(files=st.lists(st.tuples(hostile_image_bytes(), st.sampled_from([".jpg", ".png", ".webp", ".gif", ""])),
                       min_size=1, max_size=3))
-def test_predict_files(sandbox: Sandbox, tiny_store, detectors, monkeypatch, files) -> None:
-    """batch_predict.predict_files (the CLI's predict): one row per file or face, errors as rows."""
-    from fer_core.inference import batch_predict
-    from fer_core.inference.classifier import EmotionClassifier
+def test_predict_sources(sandbox: Sandbox, tiny_store, detectors, files) -> None:
+    """sources.predict_sources on files (the CLI's predict) and on a zip of them (the Predict page):
+    one result per file, in order, errors as results."""
+    import zipfile
 
-    count("batch_predict.predict_files")
+    from fer_core.inference.sources import path_sources, predict_sources, upload_sources
+
+    count("sources.predict_sources")
     store, run_id, classifier = tiny_store
-    monkeypatch.setattr(EmotionClassifier, "from_store", classmethod(lambda cls, *a, **k: classifier))
+    detector = detectors["haar"] if "haar" in detectors else "auto"
+    if isinstance(detector, str):
+        from fer_core.inference.faces import make_detector
+
+        detector = make_detector(detector)
     with sandbox.case() as run:
         paths = []
         for i, (data, ext) in enumerate(files):
             p = run / f"photo{i}{ext}"
             p.write_bytes(data)
             paths.append(p)
-        rows = batch_predict.predict_files(paths, run_id, detector=detectors["haar"] if "haar" in detectors else "auto",
-                                           whole_image_if_no_face=True, annotate_dir=run / "annotated", store=store)
-        assert {r["row"]["file"] for r in rows} == {p.name for p in paths}
-        for r in rows:
-            assert r["row"]["status"] in ("error", "no face", "faces", "whole image")
+        results = [r for r, _ in predict_sources(path_sources(paths), detector, classifier, True, chunk_size=2)]
+        assert [r.name for r in results] == [p.name for p in paths]
+        for r in results:
+            assert r.status in ("error", "no face", "faces", "whole image")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for p in paths:
+                zf.writestr(f"in/{p.name}", p.read_bytes())
+        zipped = [r for r, _ in predict_sources(upload_sources([("photos.zip", buf.getvalue())]), detector, classifier)]
+        assert all(r.status in ("error", "no face", "faces", "whole image") for r in zipped)
 
 
 @st.composite
