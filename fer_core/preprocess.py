@@ -2,6 +2,8 @@
 
 preprocessing = {"color": "grayscale" | "rgb", "scale": "0-1" | "-1-1" | "0-255"}
 with input_shape = [H, W, C]. Project models use grayscale 48x48 scaled to [0, 1].
+The command line names the scalings with words (SCALE_WORDS: unit, symmetric, raw): argparse
+reads `--scale -1-1` as an unknown option. meta.json keeps the spellings above.
 """
 
 from __future__ import annotations
@@ -13,7 +15,24 @@ import cv2
 import numpy as np
 
 DEFAULT_PREPROCESSING: dict[str, str] = {"color": "grayscale", "scale": "0-1"}
-SCALES = ("0-1", "-1-1", "0-255")
+SCALES = ("0-1", "-1-1", "0-255")  # as stored in meta.json and export sidecars
+SCALE_WORDS = {"unit": "0-1", "symmetric": "-1-1", "raw": "0-255"}  # the command line's names for SCALES
+
+
+def canonical_scale(name: str) -> str:
+    """A scaling's stored spelling from its word or its stored spelling: 'symmetric' -> '-1-1'."""
+    key = str(name).strip().lower()
+    if key in SCALES:
+        return key
+    if key in SCALE_WORDS:
+        return SCALE_WORDS[key]
+    raise ValueError(f"unknown pixel scaling {name!r}; choose one of "
+                     + ", ".join(f"{w} ({v})" for w, v in SCALE_WORDS.items()))
+
+
+def scale_word(scale: str) -> str:
+    """The command line's word for a stored scaling: '-1-1' -> 'symmetric' (unknown ones unchanged)."""
+    return next((w for w, v in SCALE_WORDS.items() if v == scale), scale)
 
 
 def scale_pixels(x: np.ndarray, scale: str) -> np.ndarray:

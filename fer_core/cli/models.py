@@ -1,6 +1,6 @@
 """CLI commands for models made elsewhere: `import`, `conventions` and `export`.
 
-    python -m fer_core import fer_cnn_model.h5 --labels alphabetical --scale 0-1 [--check DATA]
+    python -m fer_core import fer_cnn_model.h5 --labels alphabetical --scale unit [--check DATA]
     python -m fer_core conventions RUN --data DATA [--apply]
     python -m fer_core export [RUN] --format tflite-float16 --out DIR [--check DATA]
 """
@@ -15,12 +15,34 @@ from fer_core.cli.common import add_common, console, load_data
 from fer_core.errors import FerError
 
 EXIT_CHECK_FAILED = 4  # an export whose accuracy moved more than allowed
+# Pixel scalings on the command line are words (fer_core.preprocess.SCALE_WORDS): argparse reads
+# `--scale -1-1` as an unknown option. The stored spellings (0-1, 0-255, --scale=-1-1) still work.
+SCALE_HELP = "unit = [0, 1], symmetric = [-1, 1], raw = 0-255 pixels"
+_RANGES = {"0-1": "[0, 1]", "-1-1": "[-1, 1]", "0-255": "0-255"}
+
+
+def _scale_text(scale: str) -> str:
+    from fer_core.preprocess import scale_word
+
+    return f"{scale_word(scale)} {_RANGES.get(scale, '')}".strip()
+
+
+def _scale_type(allow_auto: bool) -> Any:
+    def scale(value: str) -> str:
+        from fer_core.preprocess import canonical_scale
+
+        if allow_auto and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            return canonical_scale(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc) + (", or auto" if allow_auto else "")) from None
+
+    return scale
 
 
 def _print_scores(report: dict[str, Any]) -> None:
     from rich.table import Table
-
-    from fer_core.store.importing import SCALE_NAMES
 
     con = console()
     synthetic = " (synthetic demo set)" if report.get("synthetic") else ""
@@ -34,7 +56,7 @@ def _print_scores(report: dict[str, Any]) -> None:
             mark.append("best fit")
         if s["labels"] == cur.get("labels") and s["scale"] == cur.get("scale"):
             mark.append("stored")
-        table.add_row(s["order"], SCALE_NAMES.get(s["scale"], s["scale"]), f"{s['accuracy']:.1%}",
+        table.add_row(s["order"], _scale_text(s["scale"]), f"{s['accuracy']:.1%}",
                       f"{s['macro_f1']:.3f}", ", ".join(mark))
     con.print(table)
     if report["matches"]:
@@ -42,7 +64,7 @@ def _print_scores(report: dict[str, Any]) -> None:
     else:
         best = report["best"]
         con.print(f"[yellow]warning: the stored conventions do not fit best; the best fit is label order "
-                  f"{best['order']} with scaling {best['scale']} ({best['accuracy']:.1%}).[/yellow]")
+                  f"{best['order']} with scaling {_scale_text(best['scale'])} ({best['accuracy']:.1%}).[/yellow]")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -61,7 +83,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     meta = run.meta
     con = console()
     con.print(f"imported {args.file} as run [bold]{run.run_id}[/bold]: input {tuple(meta['input_shape'])} "
-              f"{meta['preprocessing']['color']}, scaling {meta['preprocessing']['scale']}, "
+              f"{meta['preprocessing']['color']}, scaling {_scale_text(meta['preprocessing']['scale'])}, "
               f"labels {', '.join(meta['labels'])} ({meta['label_order']}), {meta['num_params']:,} parameters")
     if args.check:
         ds = load_data(args.check, args.progress_bars)
@@ -72,7 +94,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             scale = best["scale"] if auto_scale else meta["preprocessing"]["scale"]
             apply_conventions(store, run.run_id, labels, scale)
             report = check_run_conventions(store, run.run_id, ds, args.split)
-            con.print(f"conventions set from the check: labels {', '.join(labels)}, scaling {scale}")
+            con.print(f"conventions set from the check: labels {', '.join(labels)}, scaling {_scale_text(scale)}")
         _print_scores(report)
     return 0
 
@@ -94,7 +116,7 @@ def cmd_conventions(args: argparse.Namespace) -> int:
     if args.apply and not report["matches"]:
         best = report["best"]
         apply_conventions(store, run.run_id, best["labels"], best["scale"])
-        console().print(f"run {run.run_id}: set label order {best['order']}, scaling {best['scale']}")
+        console().print(f"run {run.run_id}: set label order {best['order']}, scaling {_scale_text(best['scale'])}")
         report = check_run_conventions(store, run.run_id, ds, args.split)
     _print_scores(report)
     return 0
@@ -148,16 +170,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
+    from fer_core.preprocess import SCALE_WORDS
     from fer_core.store.export import EXPORT_FORMATS
 
-    scales = ["0-1", "-1-1", "0-255"]
+    words = "{" + ",".join(SCALE_WORDS) + "}"
     im = sub.add_parser("import", help="import a .keras / .h5 model trained elsewhere into the model store")
     im.add_argument("file", help="the model file (.keras, or legacy .h5 / .hdf5)")
     im.add_argument("--labels", required=True,
                     help="the model's output order: 'csv' (FER-2013 CSV order), 'alphabetical' (image-folder "
                          "order), 'auto' (pick the best fit, needs --check), or 7 class names separated by commas")
-    im.add_argument("--scale", required=True, choices=scales + ["auto"],
-                    help="pixel scaling the model was trained with ('auto' needs --check)")
+    im.add_argument("--scale", required=True, type=_scale_type(allow_auto=True), metavar=words[:-1] + ",auto}",
+                    help=f"pixel scaling the model was trained with: {SCALE_HELP}; 'auto' picks the best fit "
+                         "(needs --check)")
     im.add_argument("--name", help="a name for the imported run")
     im.add_argument("--check", metavar="DATA",
                     help="score every label order and scaling on this dataset's test split")
@@ -170,7 +194,8 @@ def add_parsers(sub: Any) -> None:
     cv.add_argument("--data", default="demo", help="dataset source (default: demo)")
     cv.add_argument("--split", help="split to check on (default: test)")
     cv.add_argument("--labels", help="set the label order first: csv, alphabetical, or 7 names")
-    cv.add_argument("--scale", choices=scales, help="set the input scaling first")
+    cv.add_argument("--scale", type=_scale_type(allow_auto=False), metavar=words,
+                    help=f"set the input scaling first: {SCALE_HELP}")
     cv.add_argument("--apply", action="store_true", help="store the best-fitting conventions")
     add_common(cv)
     cv.set_defaults(func=cmd_conventions)
