@@ -110,7 +110,7 @@ def one_run(browser, tmp: Path, preload: bool, photo: Path) -> dict:
             sidebar.get_by_text("Model ready").wait_for(timeout=300_000)
             out["model_ready_s"] = time.monotonic() - t0
         sidebar.get_by_role("link", name="Predict").click()
-        page.get_by_text("Drop images here").wait_for()
+        page.get_by_text("Drop images or a zip of images here").wait_for()
         page.locator("[data-testid='stFileUploaderDropzoneInput']").wait_for(state="attached")
         page.evaluate(WATCH_JS, "Loading the model")
         t1 = time.monotonic()

@@ -63,7 +63,7 @@ def test_one_session_trains_while_another_predicts_and_a_third_is_told_it_is_run
 
         # B predicts while A's job trains
         goto(b, server, "predict")
-        b.get_by_text("Drop images here").wait_for()
+        b.get_by_text("Drop images or a zip of images here").wait_for()
         b.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
         b.get_by_text("1 face", exact=False).first.wait_for(timeout=120_000)
         assert "1 face" in b.locator("[data-testid='stImageCaption']").first.inner_text()
@@ -169,7 +169,7 @@ def test_upload_over_the_limit_is_refused_before_the_app_sees_it(browser, browse
     try:
         srv.wait_healthy()
         goto(page, srv, "predict")
-        page.get_by_text("Drop images here").wait_for(timeout=120_000)
+        page.get_by_text("Drop images or a zip of images here").wait_for(timeout=120_000)
         page.get_by_text("1MB per file", exact=False).first.wait_for()
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(big))
         page.get_by_text(re.compile(r"File must be 1(\.0)?\s?MB or smaller")).first.wait_for(timeout=30_000)

@@ -173,7 +173,7 @@ def test_predict_page_boxes_and_labels_a_real_face(shot_page, shipped_server, sh
     photo = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(photo), face_image_bgr(), [cv2.IMWRITE_JPEG_QUALITY, 92])
     goto(page, server, "predict")
-    page.get_by_text("Drop images here").wait_for()
+    page.get_by_text("Drop images or a zip of images here").wait_for()
     wait_model_ready(page)
     assert chosen_model(page).startswith(shipped_env["default_name"]), chosen_model(page)
     watch_text(page, "Loading the model")
