@@ -11,7 +11,7 @@ import numpy as np
 from fer_core.errors import ModelFileError
 from fer_core.labels import FER_LABELS
 from fer_core.preprocess import SCALES
-from fer_core.store.importing import LABEL_ORDERS, resolve_labels
+from fer_core.store.importing import LABEL_ORDERS, resolve_labels, stored_scale
 from fer_core.store.runs import ModelStore
 
 
@@ -128,8 +128,7 @@ def _score_dict(s: ConventionScore) -> dict[str, Any]:
 def apply_conventions(store: ModelStore, run_id: str, labels: str | Sequence[str], scale: str) -> dict[str, Any]:
     """Set a run's label order and pixel scaling; its saved evaluations (now stale) are removed."""
     model_labels, order_kind = resolve_labels(labels)
-    if scale not in SCALES:
-        raise ModelFileError(f"Unknown input scaling {scale!r}; choose one of {', '.join(SCALES)}.")
+    scale = stored_scale(scale)
     meta = store.read_meta(run_id)
     if meta.get("shipped"):
         raise ModelFileError(

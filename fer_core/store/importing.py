@@ -27,7 +27,6 @@ import numpy as np
 
 from fer_core.errors import ModelFileError
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS, canonical_label
-from fer_core.preprocess import SCALES
 from fer_core.store.atomic import now_iso
 from fer_core.store.layout import RunInfo
 from fer_core.store.model_files import load_model_file
@@ -201,6 +200,16 @@ def _check_runs(model: Any, input_shape: Sequence[int]) -> None:
         raise ModelFileError(f"The model returned {y.shape} (or non-finite values) for a test input.")
 
 
+def stored_scale(scale: str) -> str:
+    """A pixel scaling as meta.json stores it ('symmetric' or '-1-1' -> '-1-1'); ModelFileError if unknown."""
+    from fer_core.preprocess import canonical_scale
+
+    try:
+        return canonical_scale(scale)
+    except ValueError as exc:
+        raise ModelFileError(f"Unknown input scaling: {exc}.") from None
+
+
 def import_model(
     path: Path | str,
     *,
@@ -219,8 +228,7 @@ def import_model(
     """
     store = store or ModelStore()
     model_labels, order_kind = resolve_labels(labels)
-    if scale not in SCALES:
-        raise ModelFileError(f"Unknown input scaling {scale!r}; choose one of {', '.join(SCALES)}.")
+    scale = stored_scale(scale)
     summary, model = summarize_model_file(path, display_name)
     _check_runs(model, summary.input_shape)
     title = (name or "").strip() or Path(summary.filename).stem
