@@ -236,3 +236,29 @@ def test_runs_lists_shipped_models_as_shipped(tmp_path: Path, monkeypatch) -> No
     res = run_cli("runs")
     row = next(ln for ln in res.stdout.splitlines() if run_id in ln)
     assert "shipped, default" in row and "stopped" not in row, row
+
+
+def test_commands_that_load_a_model_print_no_tensorflow_start_up_lines(tmp_path: Path, monkeypatch) -> None:
+    """TensorFlow writes absl / oneDNN lines while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says: the
+    CLI imports it quietly, so stderr holds what the command says and nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    from skimage import data
+
+    from fer_core.quiet_import import is_noise
+
+    assert is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    assert is_noise(b"I0000 00:00:1796533481.396334   13303 port.cc:153] oneDNN custom operations are on.\n")
+    assert not is_noise(b"W0000 00:00:1796533481.396334   13303 cpu.cc:12] a real warning\n")
+    assert not is_noise(b"error: no such run\n")
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path / "models"))
+    _shipped_default_in(tmp_path / "models")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    res = subprocess.run([sys.executable, "-m", "fer_core", "predict", str(photo)], cwd=Path(__file__).parents[1],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "happy" in res.stdout, res.stderr[-2000:]
+    assert res.stderr == "", res.stderr

@@ -102,7 +102,7 @@ def add_parsers(sub: Any) -> None:
     shown.add_argument("--list", action="store_true", help="list the run's saved evaluations (nothing is computed)")
     shown.add_argument("--show", type=int, metavar="N", help="print saved evaluation N of --list (nothing is computed)")
     add_common(e)
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=cmd_evaluate, loads_models=True)
 
     r = sub.add_parser("runs", help="list the runs in the model store")
     r.set_defaults(func=cmd_runs)

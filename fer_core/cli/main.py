@@ -1,7 +1,8 @@
 """Command line: `python -m fer_core data|train|evaluate|predict|runs|import|conventions|export`.
 
 Heavy imports (TensorFlow, OpenCV models) happen inside each command, so `--help` is
-instant. Errors meant for the user (fer_core.errors.FerError, bad settings) print as
+instant; commands that load models import TensorFlow first without its start-up log lines
+(fer_core.quiet_import). Errors meant for the user (fer_core.errors.FerError, bad settings) print as
 `error: ...` with exit code 2, never a traceback.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from fer_core.cli import data, evaluate, models, predict, train
 from fer_core.errors import EXIT_BUSY, EXIT_ERROR, FerError, TrainingBusyError
+from fer_core.quiet_import import import_tensorflow_quietly
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Progress bars redraw many times a second: on a terminal that is one line, in a pipe or a
     # log file it is hundreds. Without a terminal, print per-epoch lines at most.
     args.progress_bars = not getattr(args, "no_progress", True) and sys.stderr.isatty()
+    if getattr(args, "loads_models", False):
+        import_tensorflow_quietly()  # its start-up log lines are not the command's output
     try:
         return int(args.func(args) or 0)
     except TrainingBusyError as exc:

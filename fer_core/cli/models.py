@@ -186,7 +186,7 @@ def add_parsers(sub: Any) -> None:
                     help="score every label order and scaling on this dataset's test split")
     im.add_argument("--split", help="split to check on (default: test)")
     add_common(im)
-    im.set_defaults(func=cmd_import)
+    im.set_defaults(func=cmd_import, loads_models=True)
 
     cv = sub.add_parser("conventions", help="check (and fix) a run's label order and input scaling on a dataset")
     cv.add_argument("run", nargs="?", help="run id (default: the default model)")
@@ -197,7 +197,7 @@ def add_parsers(sub: Any) -> None:
                     help=f"set the input scaling first: {SCALE_HELP}")
     cv.add_argument("--apply", action="store_true", help="store the best-fitting conventions")
     add_common(cv)
-    cv.set_defaults(func=cmd_conventions)
+    cv.set_defaults(func=cmd_conventions, loads_models=True)
 
     ex = sub.add_parser("export", help="export a run as .keras, legacy .h5 or TFLite")
     ex.add_argument("run", nargs="?", help="run id (default: the default model)")
@@ -208,4 +208,4 @@ def add_parsers(sub: Any) -> None:
                     help="compare the exported file's accuracy with the original's on this dataset")
     ex.add_argument("--split", default="test", help="split for --check (default: test)")
     add_common(ex)
-    ex.set_defaults(func=cmd_export)
+    ex.set_defaults(func=cmd_export, loads_models=True)

@@ -111,4 +111,4 @@ def add_parsers(sub: Any) -> None:
     pr.add_argument("--chunk", type=int, default=32, metavar="N",
                     help="photos decoded and classified together (memory use grows with N; default 32)")
     add_common(pr)
-    pr.set_defaults(func=cmd_predict)
+    pr.set_defaults(func=cmd_predict, loads_models=True)

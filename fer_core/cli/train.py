@@ -201,4 +201,4 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--config-json", help="training settings as one JSON object (CLI flags override it)")
     t.add_argument("--evaluate", metavar="SPLIT", nargs="?", const="test", help="evaluate on SPLIT (default test) after training")
     add_common(t)
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, loads_models=True)
