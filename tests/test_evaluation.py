@@ -105,6 +105,13 @@ def test_tta_and_logit_outputs() -> None:
     model = store.load_model(run_id)
     r = evaluate_model(model, test.images, test.labels, FER_LABELS, (48, 48, 1), PREP, tta=True, batch_size=64)
     assert r["tta"] is True and r["accuracy"] >= 0.6
+    # TTA is the mean of each face's probabilities and its mirror image's.
+    plain = evaluate_model(model, test.images, test.labels, FER_LABELS, (48, 48, 1), PREP)
+    mirrored = evaluate_model(model, test.images[:, :, ::-1], test.labels, FER_LABELS, (48, 48, 1), PREP)
+    expected = (np.array([p["probs"] for p in plain["predictions"]])
+                + np.array([p["probs"] for p in mirrored["predictions"]])) / 2
+    assert np.abs(np.array([p["probs"] for p in r["predictions"]]) - expected).max() < 2e-4  # rounded to 4 places
+    assert not np.allclose(expected, [p["probs"] for p in plain["predictions"]], atol=1e-3)  # the mirror mattered
     # A model ending in logits (no softmax) still yields probabilities.
     inp = keras.Input((48, 48, 1))
     logits = keras.layers.Dense(7)(keras.layers.Flatten()(inp))
@@ -126,3 +133,23 @@ def test_compute_metrics_handles_absent_class() -> None:
     assert m["per_class"]["fear"]["support"] == 0 and m["per_class"]["fear"]["roc_auc"] is None
     assert m["roc"]["fear"] == {"fpr": [], "tpr": [], "auc": None}
     assert np.array(m["confusion_matrix"]).sum() == 5
+
+
+def test_evaluate_and_predict_give_the_same_probabilities() -> None:
+    """Evaluate (evaluate_run) and Predict / the webcam (EmotionClassifier) call the model through one
+    engine: the same faces get the same probabilities, an alphabetical model's included."""
+    from fer_core.inference.classifier import EmotionClassifier
+
+    store, run_id, ds = trained_demo_run()
+    test = ds.splits["test"]
+    evaluated = np.array([p["probs"] for p in evaluate_run(store, run_id, ds, split="test")["predictions"]])
+    predicted = EmotionClassifier.from_store(store, run_id, warm_up_to=0).predict_proba(list(test.images))
+    assert predicted.shape == evaluated.shape == (len(test.labels), 7)
+    assert np.abs(predicted - evaluated).max() < 1e-4  # evaluations keep 4 decimals
+
+    model = store.load_model(run_id)
+    alpha = _alphabetical_copy(model)
+    r = evaluate_model(alpha, test.images[:50], test.labels[:50], ALPHABETICAL_LABELS, (48, 48, 1), PREP)
+    clf = EmotionClassifier(alpha, ALPHABETICAL_LABELS, (48, 48, 1), PREP, warm_up_to=0)
+    assert np.abs(clf.predict_proba(list(test.images[:50])) - [p["probs"] for p in r["predictions"]]).max() < 1e-4
+    assert np.abs(clf.predict_proba(list(test.images[:50])) - predicted[:50]).max() < 1e-4

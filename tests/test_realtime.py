@@ -81,7 +81,7 @@ def test_classifier_never_retraces_and_never_calls_predict(model, classifier: Em
     monkeypatch.setattr(model, "predict", lambda *a, **k: pytest.fail("model.predict in the hot path"))
     for n in range(1, 20):
         classifier.predict_proba(random_faces(n))
-    assert classifier._fn.experimental_get_tracing_count() == 1
+    assert classifier.runner.call.experimental_get_tracing_count() == 1
 
 
 def test_classifier_reorders_a_models_own_label_order(model) -> None:

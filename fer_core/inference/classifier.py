@@ -1,10 +1,11 @@
 """Emotion classification of face crops with one compiled call per batch (no `model.predict`).
 
 `EmotionClassifier` wraps a Keras model and the facts its meta.json records (labels,
-input_shape, preprocessing). All faces of a frame (or of many images) go through one
-`tf.function` call with a fixed input signature (batch dimension free, so nothing retraces);
-batches are padded to a few fixed sizes (1, 2, 4, 8, 16, 32, 64) so the CPU kernels see a
-handful of shapes, all warmed up on construction up to `warm_up_to`. `model.predict()` costs
+input_shape, preprocessing) in the one engine, fer_core.store.prediction.ModelRunner (the same
+calls Evaluate makes). All faces of a frame (or of many images) go through one `tf.function`
+call with a fixed input signature (batch dimension free, so nothing retraces); batches are
+padded to a few fixed sizes (1, 2, 4, 8, 16, 32, 64) so the CPU kernels see a handful of
+shapes, all warmed up on construction up to `warm_up_to`. `model.predict()` costs
 ~40 ms per call on this CPU; the compiled call ~2 ms for one 48x48 face (NOTES.md).
 
 Probabilities always come out in FER_LABELS order, whatever order the model was trained in.
@@ -12,15 +13,14 @@ Probabilities always come out in FER_LABELS order, whatever order the model was 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fer_core.labels import FER_LABELS, canonical_label, reorder_probabilities
-from fer_core.preprocess import DEFAULT_PREPROCESSING, prepare_faces
+from fer_core.labels import FER_LABELS, canonical_label
+from fer_core.store.prediction import ModelRunner
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -60,32 +60,18 @@ class EmotionClassifier:
         warm_up_to: int = 8,
         name: str | None = None,
     ):
-        import tensorflow as tf
-
         self.model = model
-        self.model_labels = tuple(labels)
-        unknown = [n for n in self.model_labels if canonical_label(n) is None]
-        if unknown or len(self.model_labels) != len(FER_LABELS):
-            raise ValueError(f"model labels must be the 7 FER-2013 classes in any order; got {list(self.model_labels)}")
-        if input_shape is None:
-            shape = tuple(model.input_shape)
-            input_shape = shape[1:]
-        self.input_shape = tuple(int(v) for v in input_shape)
-        if len(self.input_shape) != 3 or self.input_shape[2] not in (1, 3):
-            raise ValueError(f"input_shape must be (H, W, 1|3); got {self.input_shape}")
-        self.preprocessing = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
+        # The one engine (store.prediction): preprocessing, softmax, label order. Evaluate uses it too.
+        self.runner = ModelRunner.for_model(model, labels, input_shape, preprocessing, buckets=BUCKETS)
+        self.model_labels = self.runner.model_labels
+        self.input_shape = self.runner.input_shape
+        self.preprocessing = self.runner.preprocessing
         self.name = name or getattr(model, "name", "model")
-        self._identity_order = tuple(canonical_label(n) for n in self.model_labels) == FER_LABELS
-        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-        self._softmax_checked = False
         self._gradcam = None
-        self._needs_softmax = False
-        self._lock = threading.Lock()  # guards the one-off softmax check only; calls run concurrently
         for b in BUCKETS:
             if b > warm_up_to:
                 break
-            self._run(np.zeros((b, *self.input_shape), np.float32))
+            self.runner.run(np.zeros((b, *self.input_shape), np.float32))
 
     @classmethod
     def from_store(cls, store: Any, run_id: str, **kwargs: Any) -> EmotionClassifier:
@@ -103,54 +89,19 @@ class EmotionClassifier:
 
     # -- core ---------------------------------------------------------------------------------
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        """Model call on a preprocessed batch, padded to a bucket size; returns model-order probabilities."""
-        n = len(x)
-        out = []
-        biggest = BUCKETS[-1]
-        for start in range(0, n, biggest):
-            chunk = x[start : start + biggest]
-            m = len(chunk)
-            size = next(b for b in BUCKETS if b >= m)
-            if size != m:
-                pad = np.zeros((size - m, *chunk.shape[1:]), np.float32)
-                chunk = np.concatenate([chunk, pad])
-            y = self._fn(np.ascontiguousarray(chunk, dtype=np.float32))
-            if isinstance(y, (list, tuple)):
-                y = y[0]
-            out.append(np.asarray(y)[:m])
-        probs = np.concatenate(out) if out else np.zeros((0, len(self.model_labels)), np.float32)
-        return self._ensure_probabilities(probs.astype(np.float32, copy=False))
-
-    def _ensure_probabilities(self, y: np.ndarray) -> np.ndarray:
-        if not self._softmax_checked and len(y) and np.any(y != 0):
-            with self._lock:
-                rows_ok = np.all(y >= -1e-6) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3)
-                self._needs_softmax = not rows_ok
-                self._softmax_checked = True
-        if self._needs_softmax:  # the model outputs logits
-            z = y - y.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            y = e / e.sum(axis=1, keepdims=True)
-        return y
-
     def predict_batch(self, x: np.ndarray) -> np.ndarray:
         """Already-preprocessed batch (N, H, W, C) float32 -> probabilities (N, 7) in FER_LABELS order."""
-        x = np.asarray(x, dtype=np.float32)
-        if len(x) == 0:
-            return np.zeros((0, len(FER_LABELS)), np.float32)
-        probs = self._run(x)
-        return probs if self._identity_order else reorder_probabilities(probs, self.model_labels, FER_LABELS)
+        return self.runner.run(x)
 
     def prepare(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """Face crops (BGR, grayscale, any size) -> the model's input batch."""
-        return prepare_faces(faces, self.input_shape, self.preprocessing)
+        return self.runner.prepare(faces)
 
     def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """BGR or grayscale uint8 face crops (any size) -> (N, 7) probabilities, FER_LABELS order."""
         if len(faces) == 0:
             return np.zeros((0, len(FER_LABELS)), np.float32)
-        return self.predict_batch(self.prepare(faces))
+        return self.runner.run(self.prepare(faces))
 
     def predict(self, faces: Sequence[np.ndarray] | np.ndarray) -> list[Prediction]:
         """Face crops -> one Prediction per face (top label, confidence, probabilities)."""

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from fer_core.errors import ModelFileError, StoreError
-from fer_core.labels import FER_LABELS, reorder_probabilities
+from fer_core.labels import FER_LABELS
 from fer_core.store.atomic import now_iso
-from fer_core.store.prediction import predict_probabilities
+from fer_core.store.prediction import ModelRunner
 from fer_core.store.runs import ModelStore
 
 MAX_ROC_POINTS = 100
@@ -109,13 +109,11 @@ def evaluate_model(
     if len(images) != len(y):
         raise ValueError(f"{len(images)} images but {len(y)} labels")
     started = time.perf_counter()
-    raw = predict_probabilities(model, images, input_shape, preprocessing, tta=tta, batch_size=batch_size)
-    if raw.shape[1] != len(model_labels):
-        raise ModelFileError(
-            f"The model outputs {raw.shape[1]} classes but its label list has {len(model_labels)}: "
-            f"{list(model_labels)}."
-        )
-    probs = reorder_probabilities(raw, model_labels, FER_LABELS)
+    try:  # the engine Predict and the webcam use: same preprocessing, softmax, TTA and label order
+        runner = ModelRunner.for_model(model, model_labels, input_shape, preprocessing)
+    except ValueError as exc:
+        raise ModelFileError(f"The model's label list does not fit: {exc}.") from None
+    probs = runner.probabilities(images, tta=tta, batch_size=batch_size).astype(np.float64)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {
         "split": split,

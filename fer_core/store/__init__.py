@@ -9,7 +9,7 @@
     checkpoints    the resume checkpoint of a run (weights + optimizer state)
     safety         model files read as data before Keras sees them
     importing, conventions, export   models made elsewhere: import, label order / scaling, export
-    prediction     a stored model as a function from faces to probabilities
+    prediction     the one engine: a model with its conventions, faces -> probabilities (ModelRunner)
     default_model  which run the app and CLI use by default
 
 May import fer_core's foundation (errors, labels, paths, preprocess) and fer_core.data; never
@@ -48,7 +48,7 @@ _API = {
     "apply_conventions": "conventions",
     "export_run": "export",
     "verify_export": "export",
-    "predict_probabilities": "prediction",
+    "ModelRunner": "prediction",
     "make_predict_fn": "prediction",
     "default_run": "default_model",
     "resolve_run": "default_model",

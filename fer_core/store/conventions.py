@@ -43,7 +43,7 @@ def check_conventions(
     from sklearn.metrics import f1_score
 
     from fer_core.labels import reorder_probabilities
-    from fer_core.store.prediction import make_predict_fn, predict_probabilities
+    from fer_core.store.prediction import ModelRunner, make_predict_fn
 
     orders = dict(LABEL_ORDERS)
     for k, v in (extra_orders or {}).items():
@@ -52,7 +52,9 @@ def check_conventions(
     y = np.asarray(y_true, dtype=np.int64)
     scores = []
     for i, scale in enumerate(scales):
-        probs = predict_probabilities(model, images, input_shape, {"color": color, "scale": scale}, predict_fn=fn)
+        # Outputs in the model's own order (read as FER order), then each candidate order permutes them.
+        runner = ModelRunner(fn, FER_LABELS, input_shape, {"color": color, "scale": scale})
+        probs = runner.probabilities(images)
         for key, labels in orders.items():
             pred = reorder_probabilities(probs, labels).argmax(axis=1)
             scores.append(ConventionScore(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.errors import ModelFileError
-from fer_core.labels import FER_LABELS, reorder_probabilities
+from fer_core.labels import FER_LABELS
 from fer_core.preprocess import DEFAULT_PREPROCESSING
 from fer_core.store.atomic import atomic_write_bytes, atomic_write_json, now_iso
 from fer_core.store.runs import ModelStore
@@ -239,7 +239,7 @@ def verify_export(
     batch_size: int = 256,
 ) -> ExportCheck:
     """Accuracy of the exported file vs the run's model on a labelled split, and their agreement."""
-    from fer_core.store.prediction import make_predict_fn, predict_probabilities
+    from fer_core.store.prediction import ModelRunner, make_predict_fn
 
     _check_format(fmt)
     splits = getattr(dataset, "splits", {})
@@ -257,11 +257,10 @@ def verify_export(
     if len(y) == 0:
         raise ModelFileError(f"The {split} split is empty: nothing to check the export on.")
     t0 = time.perf_counter()
-    probs = [
-        predict_probabilities(model, images, input_shape, prep, batch_size=batch_size, predict_fn=fn)
+    po, pe = (
+        ModelRunner(fn, labels, input_shape, prep).probabilities(images, batch_size=batch_size)
         for fn in (make_predict_fn(model, input_shape), _exported_predict_fn(data, fmt, input_shape))
-    ]
-    po, pe = (reorder_probabilities(p, labels) for p in probs)
+    )
     a, b = po.argmax(axis=1), pe.argmax(axis=1)
     clear, n_clear = clear_agreement(po, pe)
     return ExportCheck(

@@ -1,17 +1,33 @@
-"""A stored model as a function from 8-bit faces to class probabilities (the model's own label order).
+"""The one engine from faces to class probabilities: a model with its conventions.
 
-Shared by evaluation and by the import / export checks, which score a model file on a labelled split.
+Evaluate, Predict, the webcam, the CLI and the export / convention checks all call a model
+through `ModelRunner`, so what Evaluate measures is what users get. It decides, in one place:
+
+- preprocessing: faces go through fer_core.preprocess.prepare_faces (size, colour, scaling the
+  model expects);
+- softmax: applied when the model outputs logits; decided once per runner, on its first batch
+  with a non-zero output (outputs >= 0 summing to 1 are probabilities), so every batch of a
+  model is treated alike;
+- test-time augmentation: the mean of the probabilities of each face and its mirror image;
+- label order: probabilities come out in FER_LABELS order, whatever order the model has.
+
+The model call itself is a `tf.function` with a free batch dimension (no `model.predict`,
+~40 ms a call on a small CPU), optionally padded to a few fixed batch sizes (`buckets`) so a
+real-time caller sees a handful of compiled shapes. Lives in the store package because the
+store's export and convention checks score model files with it; inference builds on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from fer_core.labels import FER_LABELS
-from fer_core.preprocess import prepare_faces
+from fer_core.errors import ModelFileError
+from fer_core.labels import FER_LABELS, canonical_label, reorder_probabilities
+from fer_core.preprocess import DEFAULT_PREPROCESSING, prepare_faces
 
 
 def make_predict_fn(model: Any, input_shape: Sequence[int]) -> Any:
@@ -27,41 +43,110 @@ def make_predict_fn(model: Any, input_shape: Sequence[int]) -> Any:
     return predict
 
 
-def _to_probabilities(out: np.ndarray) -> np.ndarray:
-    """Model outputs -> probabilities (softmax applied when the outputs are not already)."""
-    out = np.asarray(out, dtype=np.float64)
-    sums = out.sum(axis=1)
-    if out.size and (out.min() < -1e-6 or np.abs(sums - 1.0).max() > 1e-3):
-        z = out - out.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        out = e / e.sum(axis=1, keepdims=True)
-    return out
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def predict_probabilities(
-    model: Any,
-    images_uint8: np.ndarray,
-    input_shape: Sequence[int],
-    preprocessing: dict[str, Any] | None,
-    tta: bool = False,
-    batch_size: int = 256,
-    predict_fn: Any = None,
-) -> np.ndarray:
-    """Class probabilities in the MODEL's label order, float64 (N, classes).
+def are_probabilities(out: np.ndarray) -> bool:
+    """Rows of non-negative values summing to 1 (a softmax output), as opposed to logits."""
+    return bool(np.all(out >= -1e-6) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
 
-    Faces go through fer_core.preprocess.prepare_faces (resize, color, scale as the model
-    expects). TTA averages the image and its horizontal flip.
+
+class ModelRunner:
+    """A model call with its conventions: faces (or prepared batches) -> FER_LABELS-order probabilities.
+
+    Args:
+        call: prepared float32 batch (N, H, W, C) -> outputs (N, classes) in the model's label order.
+        labels: the model's class names in output order (the 7 FER-2013 classes, any order).
+        input_shape: (H, W, C) the model takes.
+        preprocessing: {"color": "grayscale"|"rgb", "scale": "0-1"|"-1-1"|"0-255"}.
+        buckets: batch sizes calls are padded to (None: batches go in as they are).
     """
-    fn = predict_fn or make_predict_fn(model, input_shape)
-    images = np.asarray(images_uint8)
-    chunks = []
-    for start in range(0, len(images), int(batch_size)):
-        x = prepare_faces(images[start : start + int(batch_size)], input_shape, preprocessing)
-        p = _to_probabilities(np.asarray(fn(x)))
-        if tta:
-            p = (p + _to_probabilities(np.asarray(fn(np.ascontiguousarray(x[:, :, ::-1, :]))))) / 2.0
-        chunks.append(p)
-    if not chunks:
-        n_out = int(model.outputs[0].shape[-1]) if getattr(model, "outputs", None) else len(FER_LABELS)
-        return np.zeros((0, n_out))
-    return np.concatenate(chunks)
+
+    def __init__(
+        self,
+        call: Callable[[np.ndarray], Any],
+        labels: Sequence[str] = FER_LABELS,
+        input_shape: Sequence[int] = (48, 48, 1),
+        preprocessing: dict[str, Any] | None = None,
+        *,
+        buckets: Sequence[int] | None = None,
+    ) -> None:
+        self.call = call
+        self.model_labels = tuple(labels)
+        if len(self.model_labels) != len(FER_LABELS) or any(canonical_label(n) is None for n in self.model_labels):
+            raise ValueError(f"model labels must be the 7 FER-2013 classes in any order; got {list(self.model_labels)}")
+        self.input_shape = tuple(int(v) for v in input_shape)
+        if len(self.input_shape) != 3 or self.input_shape[2] not in (1, 3):
+            raise ValueError(f"input_shape must be (H, W, 1|3); got {self.input_shape}")
+        self.preprocessing = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
+        self.buckets = tuple(sorted(buckets)) if buckets else None
+        self._identity_order = tuple(canonical_label(n) for n in self.model_labels) == FER_LABELS
+        self._logits: bool | None = None  # decided on the first batch with a non-zero output
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_model(cls, model: Any, labels: Sequence[str] = FER_LABELS, input_shape: Sequence[int] | None = None,
+                  preprocessing: dict[str, Any] | None = None, **kwargs: Any) -> ModelRunner:
+        """A runner around a Keras model's compiled call (input_shape: the model's own by default)."""
+        shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape[1:])
+        return cls(make_predict_fn(model, shape), labels, shape, preprocessing, **kwargs)
+
+    @classmethod
+    def from_meta(cls, model: Any, meta: dict[str, Any], **kwargs: Any) -> ModelRunner:
+        """A runner for a stored run's model, with the conventions its meta.json records."""
+        return cls.for_model(model, meta.get("labels") or FER_LABELS, meta.get("input_shape"),
+                             meta.get("preprocessing"), **kwargs)
+
+    # ------------------------------------------------------------------ batches
+
+    def prepare(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """Face crops (uint8, BGR or grayscale, any size) -> the model's input batch."""
+        return prepare_faces(faces, self.input_shape, self.preprocessing)
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        sizes = [len(x)] if not self.buckets else [min(self.buckets[-1], len(x) - s)
+                                                  for s in range(0, len(x), self.buckets[-1])]
+        out, start = [], 0
+        for m in sizes:
+            chunk = x[start : start + m]
+            start += m
+            size = next(b for b in self.buckets if b >= m) if self.buckets else m
+            if size != m:
+                chunk = np.concatenate([chunk, np.zeros((size - m, *chunk.shape[1:]), np.float32)])
+            y = self.call(np.ascontiguousarray(chunk, dtype=np.float32))
+            if isinstance(y, (list, tuple)):
+                y = y[0]
+            out.append(np.asarray(y, dtype=np.float32)[:m])
+        return np.concatenate(out)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """A prepared batch (N, H, W, C) -> probabilities (N, 7) float32 in FER_LABELS order."""
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return np.zeros((0, len(FER_LABELS)), np.float32)
+        y = self._raw(x)
+        if y.ndim != 2 or y.shape[1] != len(self.model_labels):
+            raise ModelFileError(f"The model outputs shape {y.shape[1:]} but its label list has "
+                                 f"{len(self.model_labels)} classes: {list(self.model_labels)}.")
+        if self._logits is None and np.any(y != 0):
+            with self._lock:
+                if self._logits is None:
+                    self._logits = not are_probabilities(y)
+        if self._logits:
+            y = softmax(y)
+        return y if self._identity_order else reorder_probabilities(y, self.model_labels, FER_LABELS)
+
+    def probabilities(self, faces: Sequence[np.ndarray] | np.ndarray, tta: bool = False,
+                      batch_size: int = 256) -> np.ndarray:
+        """Face crops -> (N, 7) float32 probabilities, FER_LABELS order; with `tta` the mean over each
+        face and its mirror image. Prepared `batch_size` faces at a time."""
+        chunks = []
+        for start in range(0, len(faces), max(1, int(batch_size))):
+            x = self.prepare(faces[start : start + int(batch_size)])
+            p = self.run(x)
+            if tta:
+                p = (p + self.run(np.ascontiguousarray(x[:, :, ::-1, :]))) / 2.0
+            chunks.append(p)
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(FER_LABELS)), np.float32)
