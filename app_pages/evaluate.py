@@ -249,7 +249,7 @@ cols = st.columns(len(chosen), gap="large")
 for col, rid in zip(cols, chosen):
     with col:
         try:
-            history = [e for e in store.read_events(rid) if e.get("event") == "epoch"] or (by_id[rid].meta.get("history") or [])
+            history = store.history(rid)  # one record per epoch across resumes
         except (StoreError, OSError) as exc:
             st.warning(f"History of {rid} unavailable: {exc}")
             continue

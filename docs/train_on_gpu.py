@@ -127,7 +127,7 @@ def _epoch_seconds(store: Path) -> float:
     from fer_core.store.runs import ModelStore
 
     runs = ModelStore(store)
-    secs = [e["seconds"] for run in runs.list_runs() for e in runs.read_events(run.run_id) if e.get("event") == "epoch"]
+    secs = [e["seconds"] for run in runs.list_runs() for e in runs.history(run.run_id)]
     if len(secs) < 2:
         raise SystemExit(f"the probe in {store} ran {len(secs)} epochs: see its events.jsonl")
     return max(secs[1:])

@@ -59,7 +59,7 @@ class _Probe(keras.callbacks.Callback):
 
 
 def _epochs(store: ModelStore, run_id: str) -> list[int]:
-    return [e["epoch"] for e in jobs.epoch_events(store.read_events(run_id))]
+    return [e["epoch"] for e in store.history(run_id)]
 
 
 def _stopped_run(tmp_path: Path, **overrides) -> tuple[ModelStore, str, object, TrainConfig]:
@@ -139,11 +139,16 @@ def test_run_without_checkpoint_is_refused(tmp_path: Path) -> None:
     assert jobs.can_resume(store, run.run_id) is not None
 
 
-def test_epoch_events_drop_epochs_redone_after_resume() -> None:
+def test_history_drops_epochs_redone_after_resume(tmp_path: Path) -> None:
     events = [{"event": "start"}, *({"event": "epoch", "epoch": n, "v": "a"} for n in (1, 2, 3)),
               {"event": "resume", "from_epoch": 2}, {"event": "epoch", "epoch": 3, "v": "b"},
               {"event": "epoch", "epoch": 4, "v": "b"}]
-    assert [(e["epoch"], e["v"]) for e in jobs.epoch_events(events)] == [(1, "a"), (2, "a"), (3, "b"), (4, "b")]
+    store = ModelStore(tmp_path)
+    run = store.create_run({"architecture": "x", "history": [{"epoch": 1, "v": "meta"}]})
+    assert [(e["epoch"], e["v"]) for e in store.history(run.run_id)] == [(1, "meta")]  # no events: meta's history
+    for event in events:
+        store.append_event(run.run_id, event)
+    assert [(e["epoch"], e["v"]) for e in store.history(run.run_id)] == [(1, "a"), (2, "a"), (3, "b"), (4, "b")]
 
 
 def test_kill9_mid_epoch_then_resume_ends_with_planned_epochs(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         status = ("shipped, default" if shipped.get("default") else "shipped") if shipped else run.status
         table.add_row(run.run_id, escape(run.name) if run.name != run.run_id else "-",
                       str(meta.get("architecture", "-")), status + (f" ({run.error})" if run.error else ""),
-                      str(len(meta.get("history") or [])), pct(run.metrics.get("val_accuracy")),
+                      str(len(store.history(run.run_id))), pct(run.metrics.get("val_accuracy")),
                       escape(str(ds.get("name", "-"))) + (" (synthetic)" if ds.get("synthetic") else ""))
     console().print(table)
     return 0

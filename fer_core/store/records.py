@@ -19,7 +19,7 @@ from fer_core.store.layout import EVENTS_FILE, META_FILE, META_LOCK_FILE, STOP_F
 
 
 class RunRecordsMixin:
-    """meta.json (locked read-modify-write), events.jsonl, stop requests."""
+    """meta.json (locked read-modify-write), events.jsonl and the per-epoch history, stop requests."""
 
     def run_dir(self, run_id: str) -> Path:  # pragma: no cover - provided by ModelStore
         raise NotImplementedError
@@ -112,6 +112,18 @@ class RunRecordsMixin:
                 events.append(obj)
         return events
 
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's per-epoch records, one per epoch number, in order, across resumes (see epochs_of);
+        meta.json's "history" for a run without epoch events (an imported or shipped model)."""
+        epochs = epochs_of(self.read_events(run_id))
+        if epochs:
+            return epochs
+        try:
+            history = self.read_meta(run_id).get("history")
+        except StoreError:
+            return []
+        return [e for e in history if isinstance(e, dict)] if isinstance(history, list) else []
+
     # ----------------------------------------------------------------- stop requests
 
     def request_stop(self, run_id: str) -> None:
@@ -130,3 +142,20 @@ class RunRecordsMixin:
 def _shipped_message(meta: dict[str, Any], run_id: str, what: str) -> str:
     return (f"{meta.get('name') or run_id} ships with fer-studio: its files are not {what}. "
             "Import a copy of its model.keras on the Models page to work on your own version.")
+
+
+def epochs_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The "epoch" events, one per epoch number, in order, across resumes.
+
+    A "resume" event (from_epoch N) drops the epochs after N logged before it (a partial epoch
+    cut short by a stop, or one whose checkpoint was not complete when the process died): the
+    resumed run trains them again.
+    """
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for e in events:
+        kind = e.get("event")
+        if kind == "resume" and isinstance(e.get("from_epoch"), int):
+            by_epoch = {n: ev for n, ev in by_epoch.items() if n <= e["from_epoch"]}
+        elif kind == "epoch" and isinstance(e.get("epoch"), int):
+            by_epoch[e["epoch"]] = e
+    return [by_epoch[n] for n in sorted(by_epoch)]

@@ -29,6 +29,7 @@ from fer_core.errors import (
     TrainingBusyError,
 )
 from fer_core.paths import PROJECT_ROOT
+from fer_core.store.records import epochs_of
 from fer_core.store.layout import RunInfo
 from fer_core.store.runs import ModelStore
 
@@ -88,23 +89,6 @@ def _event_time(event: dict[str, Any]) -> float | None:
     return None
 
 
-def epoch_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The run's epochs, one per epoch number, in order, across resumes.
-
-    A "resume" event (from_epoch N) drops the epochs after N logged before it (a partial epoch
-    cut short by a stop, or one whose checkpoint was not complete when the process died): the
-    resumed run trains them again.
-    """
-    by_epoch: dict[int, dict[str, Any]] = {}
-    for e in events:
-        kind = e.get("event")
-        if kind == "resume" and isinstance(e.get("from_epoch"), int):
-            by_epoch = {n: ev for n, ev in by_epoch.items() if n <= e["from_epoch"]}
-        elif kind == "epoch" and isinstance(e.get("epoch"), int):
-            by_epoch[e["epoch"]] = e
-    return [by_epoch[n] for n in sorted(by_epoch)]
-
-
 def progress(store: ModelStore, run_id: str) -> JobProgress:
     """Where a run stands (works while it runs and after it ended, across resumes)."""
     info = store.get(run_id)
@@ -112,7 +96,7 @@ def progress(store: ModelStore, run_id: str) -> JobProgress:
     params = info.meta.get("params") or {}
     starts = [e for e in events if e.get("event") in ("start", "resume")]
     ends = [e for e in events if e.get("event") == "end"]
-    epochs = epoch_events(events)
+    epochs = epochs_of(events)
     started = _event_time(starts[-1]) if starts else None
     if started is not None and starts[-1].get("event") == "resume":
         # Elapsed time counts the epochs before the resume, not the time the run lay stopped.
