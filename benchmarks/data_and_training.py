@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/data_and_training.py [--zip PATH] [--images N] [--steps N]
 
+0. Parsing a FER-2013-style CSV (--csv-rows random rows, no cache) and building the demo set.
 1. First load (decode) and cached load of the shared FER-2013 zip (or any source given).
 2. Training images/second of each architecture, fed two ways in the same run:
    NumPy arrays straight into `model.fit` (Keras builds its own tf.data, autotune on)
@@ -39,6 +40,25 @@ def bench_load(source: str) -> tuple[float, float, Any]:
         cached = time.perf_counter() - t0
         assert ds2.num_images == ds.num_images
     return first, cached, ds2
+
+
+def bench_csv_and_demo(rows: int) -> tuple[float, float]:
+    """Seconds to parse a FER-2013-style CSV of `rows` random faces (no cache), and to build the demo set."""
+    from fer_core.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FER_CACHE_DIR"] = str(Path(tmp) / "cache")
+        path = Path(tmp) / "speed.csv"
+        pix = rng.integers(0, 256, (rows, 2304))
+        path.write_text("emotion,pixels,Usage\n" + "".join(
+            f"{i % 7},{' '.join(map(str, r))},Training\n" for i, r in enumerate(pix)))
+        t0 = time.perf_counter()
+        load_dataset(path, use_cache=False)
+        csv_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        load_dataset("demo", use_cache=False)
+        return csv_s, time.perf_counter() - t0
 
 
 def bench_training(arch: str, x: np.ndarray, y: np.ndarray, batch: int, epochs: int) -> dict[str, float]:
@@ -79,7 +99,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs per feed (after one warm-up epoch)")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--arch", nargs="*", default=["mini_xception", "seed_cnn", "vgg_fer"])
+    ap.add_argument("--csv-rows", type=int, default=3000, help="rows of the CSV whose parsing is timed")
     args = ap.parse_args()
+
+    csv_s, demo_s = bench_csv_and_demo(args.csv_rows)
+    print(f"\nCSV parse: {args.csv_rows:,} rows in {csv_s:.2f} s ({args.csv_rows / csv_s:,.0f} rows/s; "
+          f"FER-2013's 35,887 rows: ~{35887 / args.csv_rows * csv_s:.1f} s)   demo set built in {demo_s:.2f} s")
 
     source = args.source or (str(shared_fer2013_zip()) if shared_fer2013_zip() else "demo")
     first, cached, ds = bench_load(source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -133,18 +132,15 @@ def test_csv_without_csv_suffix_is_sniffed(tmp_path: Path, tiny) -> None:
     assert load_dataset(path).report.format == "csv"
 
 
-def test_csv_parsing_is_vectorised_enough(tmp_path: Path) -> None:
-    # 3,000 rows (a twelfth of FER-2013) must parse in well under the time budget for the full file.
+def test_csv_parsing_keeps_every_pixel_and_reports_progress(tmp_path: Path) -> None:
+    # 3,000 rows (a twelfth of FER-2013); its speed is benchmarks/data_and_training.py's (not a timed test).
     rng = np.random.default_rng(0)
     pix = rng.integers(0, 256, (3000, 2304))
     lines = ["emotion,pixels,Usage"] + [f"{i % 7},{' '.join(map(str, r))},Training" for i, r in enumerate(pix)]
     path = tmp_path / "speed.csv"
     path.write_text("\n".join(lines) + "\n")
     calls: list[tuple[int, int]] = []
-    t0 = time.perf_counter()
     ds = load_dataset(path, use_cache=False, progress=lambda d, t: calls.append((d, t)))
-    elapsed = time.perf_counter() - t0
     assert len(ds.split("train")) == 3000
     np.testing.assert_array_equal(ds.split("train").images.reshape(3000, -1), pix)
-    assert elapsed < 3.0, elapsed  # ~0.2 s here; 35,887 rows take ~3 s
     assert calls[-1][0] == calls[-1][1] == path.stat().st_size

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -17,9 +16,7 @@ from fer_core.paths import PROJECT_ROOT
 
 
 def test_default_demo_set() -> None:
-    t0 = time.perf_counter()
     ds = load_dataset("demo")
-    elapsed = time.perf_counter() - t0
     assert ds.synthetic and ds.name == DEMO_NAME == "Demo (synthetic faces)"
     assert ds.report.format == "demo" and ds.report.source == "demo"
     assert list(ds.splits) == ["train", "test"]
@@ -30,7 +27,6 @@ def test_default_demo_set() -> None:
     assert np.bincount(test.labels).tolist() == [80] * 7
     assert train.sources[0] == "demo 0" and test.sources[0] == "demo 2100"
     assert ds.labels == FER_LABELS
-    assert elapsed < 6.0  # ~1 s to generate on this machine (or a cache hit)
     # classes are interleaved, not in blocks
     assert len(set(train.labels[:30].tolist())) >= 5
     # nothing blank, no duplicates, not leaking between train and test

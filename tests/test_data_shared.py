@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -21,9 +20,7 @@ TEST = {"angry": 467, "disgust": 56, "fear": 496, "happy": 895, "neutral": 607, 
 
 
 def test_real_fer2013_zip(fer2013_zip: Path) -> None:
-    t0 = time.perf_counter()
-    ds = load_dataset(fer2013_zip, use_cache=False)
-    first = time.perf_counter() - t0
+    ds = load_dataset(fer2013_zip, use_cache=False)  # load times: benchmarks/data_and_training.py
     train, test = ds.split("train"), ds.split("test")
     assert len(train) == 28_709 and len(test) == 3_589
     assert ds.class_counts()["train"] == {k: TRAIN[k] for k in FER_LABELS}
@@ -44,13 +41,9 @@ def test_real_fer2013_zip(fer2013_zip: Path) -> None:
     assert s["blank"] == {"train": 12, "test": 1}
     assert s["duplicates_across"] == {"test in train": 280}
     assert s["duplicate_images_within"] == {"train": 2271, "test": 52}
-    assert first < 60
 
     # decoded once: the next load is a cache read (the session cache is empty before this)
     load_dataset(fer2013_zip)
-    t0 = time.perf_counter()
     again = load_dataset(fer2013_zip)
-    cached = time.perf_counter() - t0
     assert again.report.from_cache
     np.testing.assert_array_equal(again.split("test").images, test.images)
-    assert cached < 1.5, cached  # ~0.2 s measured
