@@ -3,6 +3,7 @@
     images         decode uploads and files to BGR, safely (size limits)
     boxes, faces   face boxes and the detectors (YuNet, Haar, MTCNN)
     classifier     EmotionClassifier: one compiled call for a batch of faces
+    results        FacePrediction: one face's result, on every path
     batch_predict  photos -> faces -> emotions, annotated images, CSV
     sources        files, folders and zips of photos, predicted chunk by chunk
     realtime       FramePipeline: detect / track / classify / smooth / draw per camera frame
@@ -31,14 +32,13 @@ _API = {
     "available_detectors": "faces",
     "FaceDetector": "faces",
     "EmotionClassifier": "classifier",
-    "Prediction": "classifier",
+    "FacePrediction": "results",
     "predict_images": "batch_predict",
     "ImageSource": "sources",
     "path_sources": "sources",
     "zip_sources": "sources",
     "predict_sources": "sources",
     "FramePipeline": "realtime",
-    "FaceResult": "frames",
     "evaluate_run": "evaluation",
     "evaluate_model": "evaluation",
     "compute_metrics": "evaluation",

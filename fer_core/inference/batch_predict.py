@@ -25,30 +25,11 @@ from fer_core.inference.faces import FaceDetector
 from fer_core.inference.frames import ProbabilityClassifier
 from fer_core.inference.images import ensure_bgr
 from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
+from fer_core.inference.results import FacePrediction
 from fer_core.labels import FER_LABELS
 
 #: Detection width for still images: more pixels than the webcam path, to find small faces.
 STILL_IMAGE_DETECT_WIDTH = 960
-
-
-@dataclass
-class FacePrediction:
-    index: int  # 0-based, in reading order (top-to-bottom rows, then left-to-right)
-    box: Box
-    label: str
-    confidence: float
-    probabilities: np.ndarray  # (7,) FER_LABELS order
-    whole_image: bool = False  # no face was found; the whole image was classified
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "box": self.box.to_dict(),
-            "label": self.label,
-            "confidence": round(float(self.confidence), 4),
-            "probabilities": {n: round(float(p), 4) for n, p in zip(FER_LABELS, self.probabilities)},
-            "whole_image": self.whole_image,
-        }
 
 
 @dataclass
@@ -145,9 +126,8 @@ def predict_images(
     if crops:
         probs = np.asarray(classifier.predict_proba(crops), dtype=np.float32)
         for (ri, box, whole), p in zip(owners, probs):
-            k = int(np.argmax(p))
             faces = results[ri].faces
-            faces.append(FacePrediction(len(faces), box, FER_LABELS[k], float(p[k]), p, whole))
+            faces.append(FacePrediction(p, box, index=len(faces), whole_image=whole))
     return results
 
 

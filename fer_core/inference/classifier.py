@@ -14,27 +14,15 @@ Probabilities always come out in FER_LABELS order, whatever order the model was 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from fer_core.inference.results import FacePrediction, face_predictions
 from fer_core.labels import FER_LABELS, canonical_label
 from fer_core.store.prediction import ModelRunner
 
 BUCKETS = (1, 2, 4, 8, 16, 32, 64)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One face's result: probabilities in FER_LABELS order, the top label and its probability."""
-
-    label: str
-    confidence: float
-    probabilities: np.ndarray  # (7,) float32, FER_LABELS order
-
-    def as_dict(self) -> dict[str, float]:
-        return {name: float(p) for name, p in zip(FER_LABELS, self.probabilities)}
 
 
 class EmotionClassifier:
@@ -103,9 +91,9 @@ class EmotionClassifier:
             return np.zeros((0, len(FER_LABELS)), np.float32)
         return self.runner.run(self.prepare(faces))
 
-    def predict(self, faces: Sequence[np.ndarray] | np.ndarray) -> list[Prediction]:
-        """Face crops -> one Prediction per face (top label, confidence, probabilities)."""
-        return predictions_from_probabilities(self.predict_proba(faces))
+    def predict(self, faces: Sequence[np.ndarray] | np.ndarray) -> list[FacePrediction]:
+        """Face crops -> one FacePrediction per face (label, confidence, probabilities; no box)."""
+        return face_predictions(self.predict_proba(faces))
 
     # -- saliency -------------------------------------------------------------------------------
 
@@ -131,11 +119,3 @@ class EmotionClassifier:
         cam = self._gradcam(self.prepare([face]), index)
         h, w = face.shape[:2]
         return cv2.resize(cam, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1).astype(np.float32)
-
-
-def predictions_from_probabilities(probs: np.ndarray) -> list[Prediction]:
-    out = []
-    for row in np.asarray(probs, dtype=np.float32):
-        i = int(np.argmax(row))
-        out.append(Prediction(FER_LABELS[i], float(row[i]), row))
-    return out

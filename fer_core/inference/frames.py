@@ -1,44 +1,19 @@
-"""What the real-time pipeline works with: the classifier it needs, the result per face, bad frames."""
+"""What the real-time pipeline works with: the classifier it needs, and why a frame is skipped.
+
+The result per face is fer_core.inference.results.FacePrediction, as on every other path."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
-from fer_core.inference.boxes import Box
-from fer_core.labels import FER_LABELS
 
 
 class ProbabilityClassifier(Protocol):
     """What the pipeline needs from fer_core.inference.classifier.EmotionClassifier."""
 
     def predict_proba(self, faces: Sequence[np.ndarray]) -> np.ndarray: ...
-
-
-@dataclass
-class FaceResult:
-    """One face in one frame."""
-
-    track_id: int
-    box: Box
-    label: str
-    confidence: float
-    probabilities: np.ndarray  # (7,) smoothed, FER_LABELS order
-    raw_probabilities: np.ndarray  # (7,) this frame's own prediction
-    detected: bool  # True: box from the detector this frame; False: followed by the tracker
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "box": self.box.to_dict(),
-            "label": self.label,
-            "confidence": round(float(self.confidence), 4),
-            "probabilities": {n: round(float(p), 4) for n, p in zip(FER_LABELS, self.probabilities)},
-            "detected": self.detected,
-        }
 
 
 def frame_problem(frame: Any) -> str:

@@ -1,6 +1,6 @@
 """Real-time face emotion pipeline for the webcam: detect, track, classify, smooth, draw.
 
-`FramePipeline.process(frame_bgr) -> (annotated_bgr, [FaceResult])` per camera frame:
+`FramePipeline.process(frame_bgr) -> (annotated_bgr, [FacePrediction])` per camera frame:
 
 1. the frame is checked (corrupt frames are returned as they came and counted, never raised);
 2. every `detect_every`-th frame the detector runs on a copy downscaled to `downscale_width`;
@@ -35,11 +35,11 @@ import numpy as np
 from fer_core.errors import ImageError
 from fer_core.inference.boxes import Box
 from fer_core.inference.faces import FaceDetector
-from fer_core.inference.frames import FaceResult, ProbabilityClassifier, frame_problem
+from fer_core.inference.frames import ProbabilityClassifier, frame_problem
+from fer_core.inference.results import FacePrediction
 from fer_core.inference.images import ensure_bgr
 from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
 from fer_core.inference.tracking import TRACK_WIDTH, _associate, _blend_box, _match, _patch, _Track
-from fer_core.labels import FER_LABELS
 
 # Chosen from benchmarks/realtime.py measurements: see docs/REALTIME.md.
 DEFAULT_DETECT_EVERY = 2
@@ -148,7 +148,7 @@ class FramePipeline:
             self._detect_ms: deque[float] = deque(maxlen=300)
             self._classify_ms: deque[float] = deque(maxlen=300)
             self._arrivals: deque[float] = deque(maxlen=60)
-            self.last_results: list[FaceResult] = []
+            self.last_results: list[FacePrediction] = []
 
     def stats(self) -> dict[str, Any]:
         """Rolling numbers: fps (frames arriving per second), latency p50/p95/mean (ms), etc."""
@@ -181,7 +181,7 @@ class FramePipeline:
     def __call__(self, frame_bgr: Any) -> Any:
         return self.process(frame_bgr)[0]
 
-    def process(self, frame_bgr: Any) -> tuple[Any, list[FaceResult]]:
+    def process(self, frame_bgr: Any) -> tuple[Any, list[FacePrediction]]:
         """One camera frame -> (annotated frame, per-face results). Never raises on a bad frame."""
         t0 = time.perf_counter()
         try:
@@ -216,7 +216,7 @@ class FramePipeline:
                 draw_text(out, f"{fps:4.1f} FPS  {latency * 1000:4.1f} ms" if fps == fps else f"{latency * 1000:4.1f} ms")
             return out, results
 
-    def _process(self, frame: np.ndarray) -> list[FaceResult]:
+    def _process(self, frame: np.ndarray) -> list[FacePrediction]:
         h, w = frame.shape[:2]
         index = self._frame_index
         self._frame_index += 1
@@ -253,10 +253,11 @@ class FramePipeline:
         self._classify_ms.append(time.perf_counter() - t)
         results = []
         for tr, p in zip(tracks, probs):
-            smooth = self._smooth(tr, p)
-            k = int(np.argmax(smooth))
-            results.append(FaceResult(tr.track_id, tr.box, FER_LABELS[k], float(smooth[k]), smooth, p, tr.detected))
+            results.append(FacePrediction(self._smooth(tr, p), tr.box, track_id=tr.track_id,
+                                          raw_probabilities=p, detected=tr.detected))
         results.sort(key=lambda r: r.box.x)
+        for i, r in enumerate(results):
+            r.index = i  # left to right
         return results
 
     def _detect(self, frame: np.ndarray) -> list[Box]:
