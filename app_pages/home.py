@@ -47,7 +47,7 @@ with right:
         if running:
             st.markdown(f"{STATUS_BADGE['running']} Training **{running[0].name}** right now.")
             st.page_link("app_pages/train.py", label="Follow the training", icon=":material/monitoring:")
-        best = default_run(runs)
+        best = default_run()
         if best is None:
             if not running:
                 no_model_prompt(key="home_quick_train")

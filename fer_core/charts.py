@@ -172,14 +172,3 @@ def probability_figure(probabilities: Sequence[float], labels: Sequence[str], ti
     fig.update_layout(title=title, xaxis=dict(range=[0, 115], showticklabels=False, title=None),
                       margin=dict(l=10, r=10, t=30 if title else 5, b=5), height=height, showlegend=False)
     return fig
-
-
-def metric_comparison_figure(rows: Sequence[Mapping[str, Any]], metric: str, title: str | None = None) -> go.Figure:
-    """Per-class bars of one metric (e.g. f1-score) for one or more runs. rows: {"run", "class", metric}."""
-    fig = go.Figure()
-    runs = list(dict.fromkeys(r["run"] for r in rows))
-    for run in runs:
-        sel = [r for r in rows if r["run"] == run]
-        fig.add_bar(name=run, x=[r["class"] for r in sel], y=[r.get(metric) for r in sel])
-    fig.update_layout(barmode="group", title=title or metric, yaxis=dict(range=[0, 1]), margin=_MARGIN, height=340)
-    return fig

@@ -16,15 +16,6 @@ EMOTION_HEX: dict[str, str] = {
     "surprise": "#FF6F91",
     "neutral": "#7F8C8D",
 }
-EMOTION_EMOJI: dict[str, str] = {
-    "angry": "😠",
-    "disgust": "🤢",
-    "fear": "😨",
-    "happy": "😄",
-    "sad": "😢",
-    "surprise": "😲",
-    "neutral": "😐",
-}
 FALLBACK_HEX = "#17BECF"
 
 assert set(EMOTION_HEX) == set(FER_LABELS)
@@ -44,7 +35,3 @@ def emotion_rgb(label: str) -> tuple[int, int, int]:
 def emotion_bgr(label: str) -> tuple[int, int, int]:
     r, g, b = emotion_rgb(label)
     return b, g, r
-
-
-def emotion_emoji(label: str) -> str:
-    return EMOTION_EMOJI.get(canonical_label(label) or "", "🙂")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,14 +212,15 @@ def run_label(run: RunInfo) -> str:
     return f"{run.name} — {arch}{acc_txt}{syn}{shipped}{status}"
 
 
-def usable_runs(runs: list[RunInfo] | None = None) -> list[RunInfo]:
+def usable_runs() -> list[RunInfo]:
     """Usable runs, best candidates first (shipped default model, then newest finished)."""
     from fer_core.store.default_model import usable_runs as _usable
 
     return _usable(get_store())
 
 
-def default_run(runs: list[RunInfo] | None = None) -> RunInfo | None:
+def default_run() -> RunInfo | None:
+    """The model used when none is picked (the shipped default, while it is there)."""
     usable = usable_runs()
     return usable[0] if usable else None
 

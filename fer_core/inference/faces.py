@@ -270,14 +270,3 @@ def make_detector(name: str = "auto", **kwargs) -> FaceDetector:
     if key not in _DETECTORS:
         raise FerError(f"unknown face detector {name!r}; choose one of {sorted(_DETECTORS)} or 'auto'")
     return _DETECTORS[key](**kwargs)
-
-
-def detect_scaled(detector: FaceDetector, frame_bgr: np.ndarray, width: int | None) -> list[Box]:
-    """Run any detector on the frame downscaled to `width` (if wider); boxes in frame coordinates."""
-    h, w = frame_bgr.shape[:2]
-    if not width or w <= width:
-        return list(detector.detect(frame_bgr))
-    factor = width / w
-    small = cv2.resize(frame_bgr, (width, max(1, int(round(h * factor)))), interpolation=cv2.INTER_AREA)
-    boxes = [b.scaled(1.0 / factor) for b in detector.detect(small)]
-    return [c for c in (b.clipped(w, h) for b in boxes) if c is not None]
