@@ -39,7 +39,7 @@ def bench(arch: str, precision: str, x: np.ndarray, y: np.ndarray, batch: int, e
     import keras
     import tensorflow as tf
 
-    from fer_core.store.model_files import _inference_copy
+    from fer_core.store.model_files import inference_copy
     from fer_core.training.architectures import build_model
     from fer_core.training.pipeline import make_dataset
     from fer_core.training.precision import precision_scope
@@ -56,7 +56,7 @@ def bench(arch: str, precision: str, x: np.ndarray, y: np.ndarray, batch: int, e
 
     faces = (x[:256].astype("float32") / 255.0)[..., None]
     out: dict[str, Any] = {"train": train_ips, "loss": float(history.history["loss"][-1])}
-    for name, m in (("predict", model), ("predict_saved", _inference_copy(model))):
+    for name, m in (("predict", model), ("predict_saved", inference_copy(model))):
         fn = tf.function(lambda t, m=m: m(t, training=False), reduce_retracing=True)
         fn(faces)  # trace
         t0 = time.perf_counter()
@@ -64,7 +64,7 @@ def bench(arch: str, precision: str, x: np.ndarray, y: np.ndarray, batch: int, e
         for _ in range(reps):
             fn(faces).numpy()
         out[name] = len(faces) * reps / (time.perf_counter() - t0)
-    out["saved_dtype"] = str(_inference_copy(model).layers[-1].compute_dtype)
+    out["saved_dtype"] = str(inference_copy(model).layers[-1].compute_dtype)
     return out
 
 

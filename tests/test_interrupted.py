@@ -190,7 +190,7 @@ def test_enospc_mid_write_keeps_model_and_meta(tmp_path: Path, monkeypatch: pyte
     import keras
     import numpy as np
 
-    from fer_core.training.callbacks import _save_checkpoint
+    from fer_core.training.callbacks import save_checkpoint
 
     store = ModelStore(tmp_path / "models")
     run = store.create_run({"architecture": "x"})
@@ -211,7 +211,7 @@ def test_enospc_mid_write_keeps_model_and_meta(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(keras.saving, "save_model", full_disk_save)
     with pytest.raises(StoreError, match=r"epoch 3: No space left on device \(is the disk full\?\).*epoch 2"):
-        _save_checkpoint(store, run.run_id, first, 3, 2)
+        save_checkpoint(store, run.run_id, first, 3, 2)
     monkeypatch.setattr(Path, "write_bytes", full_disk_write)
     with pytest.raises(OSError):
         store.update_meta(run.run_id, status="finished", history=[{"epoch": i} for i in range(100)])

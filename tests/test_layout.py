@@ -190,3 +190,29 @@ def test_no_api_name_is_also_a_submodule(package: str) -> None:
     pkg = importlib.import_module(package)
     submodules = {m.rpartition(".")[2] for m in MODULES if m.startswith(package + ".")}
     assert not submodules & set(pkg.__all__)
+
+
+def private_imports(paths: list[Path]) -> list[str]:
+    """`from fer_core.x import _name` anywhere in `paths` (a leading underscore means: this module's own)."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fer_core"):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{path.name}:{node.lineno} imports {node.module}.{alias.name}")
+    return found
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """A name with a leading underscore is its module's own business: fer_core, the app, the benchmarks
+    and the docs' tools import only public names (what another module needs is made public)."""
+    paths = [*PKG.rglob("*.py"), *(ROOT / "app_pages").glob("*.py"), *(ROOT / "ui").glob("*.py"),
+             ROOT / "streamlit_app.py", *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "docs").glob("*.py")]
+    assert private_imports(paths) == []
+
+
+def test_the_private_import_check_finds_one(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text("from fer_core.store.layout import _private\nfrom fer_core.labels import FER_LABELS\n")
+    assert len(private_imports([planted])) == 1

@@ -39,7 +39,7 @@ from fer_core.inference.frames import ProbabilityClassifier, frame_problem
 from fer_core.inference.results import FacePrediction
 from fer_core.inference.images import ensure_bgr
 from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
-from fer_core.inference.tracking import TRACK_WIDTH, _associate, _blend_box, _match, _patch, _Track
+from fer_core.inference.tracking import TRACK_WIDTH, Track, associate, blend_box, match_template, template_patch
 
 # Chosen from benchmarks/realtime.py measurements: see docs/REALTIME.md.
 DEFAULT_DETECT_EVERY = 2
@@ -136,7 +136,7 @@ class FramePipeline:
     def reset(self) -> None:
         """Forget tracks and statistics (e.g. when the stream restarts)."""
         with self._lock:
-            self._tracks: list[_Track] = []
+            self._tracks: list[Track] = []
             self._next_id = 1
             self._frame_index = 0
             self.frames = 0
@@ -242,7 +242,7 @@ class FramePipeline:
         if track_gray is not None:
             for tr in self._tracks:
                 if tr.detected or tr.template is None:
-                    tr.template = _patch(track_gray, tr.box.scaled(track_scale))
+                    tr.template = template_patch(track_gray, tr.box.scaled(track_scale))
 
         tracks = sorted(self._tracks, key=lambda t: -t.box.area)[: self.max_faces]
         if not tracks:
@@ -273,12 +273,12 @@ class FramePipeline:
         return sorted(boxes, key=lambda b: -b.area)[: self.max_faces * 2]
 
     def _update_tracks(self, boxes: list[Box]) -> None:
-        matched, new = _associate(self._tracks, boxes, self.min_iou)
+        matched, new = associate(self._tracks, boxes, self.min_iou)
         kept = []
         for i, tr in enumerate(self._tracks):
             if i in matched:
                 b = boxes[matched[i]]
-                tr.box = _blend_box(tr.box, b, 0.7)
+                tr.box = blend_box(tr.box, b, 0.7)
                 tr.missed = 0
                 tr.detected = True
                 tr.template = None
@@ -289,7 +289,7 @@ class FramePipeline:
                 if tr.missed <= self.max_missed:
                     kept.append(tr)
         for j in new:
-            kept.append(_Track(self._next_id, boxes[j], deque(maxlen=self.smoothing_window)))
+            kept.append(Track(self._next_id, boxes[j], deque(maxlen=self.smoothing_window)))
             self._next_id += 1
         self._tracks = kept
 
@@ -298,12 +298,12 @@ class FramePipeline:
             tr.detected = False
             if gray is None or tr.template is None:
                 continue
-            shift = _match(gray, tr.template, tr.box.scaled(scale))
+            shift = match_template(gray, tr.template, tr.box.scaled(scale))
             if shift is not None:
                 moved = tr.box.translated(shift[0] / scale, shift[1] / scale)
                 tr.box = moved.clipped(w, h) or tr.box
 
-    def _smooth(self, tr: _Track, p: np.ndarray) -> np.ndarray:
+    def _smooth(self, tr: Track, p: np.ndarray) -> np.ndarray:
         if self.smoothing == "ema":
             alpha = 2.0 / (self.smoothing_window + 1.0)
             tr.ema = p.copy() if tr.ema is None else (1 - alpha) * tr.ema + alpha * p

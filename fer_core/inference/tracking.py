@@ -18,7 +18,7 @@ TRACK_WIDTH = 160  # grayscale frame width for template tracking between detecti
 
 
 @dataclass
-class _Track:
+class Track:
     track_id: int
     box: Box
     history: deque = field(default_factory=deque)
@@ -31,7 +31,7 @@ class _Track:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _associate(tracks: Sequence[_Track], boxes: Sequence[Box], min_iou: float) -> tuple[dict[int, int], list[int]]:
+def associate(tracks: Sequence[Track], boxes: Sequence[Box], min_iou: float) -> tuple[dict[int, int], list[int]]:
     """Greedy IoU matching: {track index: box index}, unmatched box indices."""
     pairs = sorted(((t.box.iou(b), i, j) for i, t in enumerate(tracks) for j, b in enumerate(boxes)), reverse=True)
     matched: dict[int, int] = {}
@@ -48,7 +48,7 @@ def _associate(tracks: Sequence[_Track], boxes: Sequence[Box], min_iou: float) -
 # ----------------------------------------------------------------------------- pipeline
 
 
-def _blend_box(old: Box, new: Box, alpha: float) -> Box:
+def blend_box(old: Box, new: Box, alpha: float) -> Box:
     """Move a track's box toward the new detection (alpha = weight of the new box): less jitter."""
     if old.iou(new) < 0.5:
         return new
@@ -59,14 +59,14 @@ def _blend_box(old: Box, new: Box, alpha: float) -> Box:
     return Box(int(round(x)), int(round(y)), int(round(bw)), int(round(bh)), new.score, new.landmarks)
 
 
-def _patch(gray: np.ndarray, box: Box) -> np.ndarray | None:
+def template_patch(gray: np.ndarray, box: Box) -> np.ndarray | None:
     c = box.clipped(gray.shape[1], gray.shape[0])
     if c is None or c.w < 6 or c.h < 6:
         return None
     return gray[c.y : c.y + c.h, c.x : c.x + c.w].copy()
 
 
-def _match(gray: np.ndarray, template: np.ndarray, box: Box, min_score: float = 0.5) -> tuple[float, float] | None:
+def match_template(gray: np.ndarray, template: np.ndarray, box: Box, min_score: float = 0.5) -> tuple[float, float] | None:
     """Where did the template (taken at `box`'s last position) go? (dx, dy) in `gray` pixels, or None."""
     th, tw = template.shape
     H, W = gray.shape

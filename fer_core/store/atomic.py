@@ -67,16 +67,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Write `obj` as JSON atomically (NaN/inf become null so the file stays valid JSON)."""
-    text = json.dumps(_json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False)
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Plain-JSON version of obj: numpy scalars/arrays to Python, NaN/inf to None, Paths to str."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, (str, int, bool)) or obj is None:
@@ -85,5 +85,5 @@ def _json_safe(obj: Any) -> Any:
         return str(obj)
     tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays
     if callable(tolist):
-        return _json_safe(tolist())
+        return json_safe(tolist())
     return str(obj)

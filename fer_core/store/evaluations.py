@@ -24,7 +24,7 @@ from typing import Any
 
 from fer_core.errors import StoreError
 from fer_core.store.atomic import atomic_write_json
-from fer_core.store.layout import _SPLIT_RE
+from fer_core.store.layout import SPLIT_RE
 
 EVALUATIONS_DIR = ".evaluations"
 BUNDLED_PREFIX = "evaluation_"
@@ -41,7 +41,7 @@ class EvaluationKey:
     @classmethod
     def of(cls, result: dict[str, Any]) -> EvaluationKey:
         split = str(result.get("split") or "")
-        if not _SPLIT_RE.match(split):
+        if not SPLIT_RE.match(split):
             raise StoreError(f"Invalid split name {split!r}.")
         fingerprint = (result.get("dataset") or {}).get("fingerprint")
         return cls(split, str(fingerprint) if fingerprint else None, bool(result.get("tta")))

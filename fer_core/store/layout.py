@@ -14,8 +14,8 @@ STOP_FILE = "STOP"
 META_LOCK_FILE = ".meta.lock"
 STATUSES = ("running", "finished", "stopped", "failed", "corrupt")
 
-_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from fer_core.store.atomic import atomic_replace
 
 
-def _inference_copy(model: keras.Model) -> keras.Model:
+def inference_copy(model: keras.Model) -> keras.Model:
     """An uncompiled float32 copy of `model` with the same weights (what inference needs).
 
     Built from the model's layer config with every mixed-precision policy made float32 (a
@@ -41,7 +41,7 @@ def _is_mixed(model: keras.Model) -> bool:
 def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = False) -> None:
     """Save a keras model to `path` (.keras) atomically: tmp file in the same folder + os.replace.
 
-    Without `include_optimizer` the file holds an uncompiled float32 model (see _inference_copy).
+    Without `include_optimizer` the file holds an uncompiled float32 model (see inference_copy).
     """
     import keras
 
@@ -49,7 +49,7 @@ def save_model_file(model: keras.Model, path: Path, include_optimizer: bool = Fa
     if path.suffix != ".keras":
         raise ValueError(f"model files must end in .keras; got {path.name}")
     if not include_optimizer and (getattr(model, "optimizer", None) is not None or _is_mixed(model)):
-        model = _inference_copy(model)
+        model = inference_copy(model)
     with atomic_replace(path, suffix=".tmp.keras") as tmp:
         keras.saving.save_model(model, tmp)
 

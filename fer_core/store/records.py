@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core.errors import StoreError
-from fer_core.store.atomic import _json_safe, atomic_write_bytes, atomic_write_json, now_iso
+from fer_core.store.atomic import atomic_write_bytes, atomic_write_json, json_safe, now_iso
 from fer_core.store.layout import EVENTS_FILE, META_FILE, META_LOCK_FILE, STOP_FILE
 
 
@@ -81,7 +81,7 @@ class RunRecordsMixin:
     def append_event(self, run_id: str, event: dict[str, Any]) -> None:
         """Append one JSON line to events.jsonl (flushed and fsync'ed)."""
         path = self._existing_dir(run_id) / EVENTS_FILE
-        line = json.dumps(_json_safe(event), ensure_ascii=False, allow_nan=False) + "\n"
+        line = json.dumps(json_safe(event), ensure_ascii=False, allow_nan=False) + "\n"
         with open(path, "ab") as f:
             # A previous writer killed mid-line leaves no newline: start on a fresh line.
             if f.tell() > 0:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from fer_core.store.atomic import atomic_write_json, now_iso
 from fer_core.store.evaluations import EvaluationsMixin
-from fer_core.store.layout import _RUN_ID_RE, EVENTS_FILE, META_FILE, MODEL_FILE, STATUSES, RunInfo
+from fer_core.store.layout import EVENTS_FILE, META_FILE, MODEL_FILE, RUN_ID_RE, STATUSES, RunInfo
 from fer_core.store.lock import TrainingLockMixin
 from fer_core.store.model_files import load_model_file, save_model_file
 from fer_core.store.processes import process_alive, process_identity
@@ -55,7 +55,7 @@ class ModelStore(RunRecordsMixin, EvaluationsMixin, TrainingLockMixin):
         self.root.mkdir(parents=True, exist_ok=True)
 
     def run_dir(self, run_id: str) -> Path:
-        if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id) or run_id in (".", ".."):
+        if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or run_id in (".", ".."):
             raise StoreError(f"Invalid run id {run_id!r}.")
         return self.root / run_id
 

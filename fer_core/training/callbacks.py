@@ -49,7 +49,7 @@ def _float_or_none(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: threading.Event,
+def make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: threading.Event,
                     state: dict[str, Any], schedule: dict[str, Any]) -> list[Any]:
     """The run's own Keras callbacks: stop check, best checkpoint, epoch events, last checkpoint
     (in that order). `schedule` names the EarlyStopping / ReduceLROnPlateau callbacks whose
@@ -85,7 +85,7 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
             best = state.get("best_value")
             better = best is None or (value > best if monitor.endswith("accuracy") else value < best)
             if better:
-                _save_checkpoint(store, run_id, self.model, epoch + 1, state.get("best_epoch"))
+                save_checkpoint(store, run_id, self.model, epoch + 1, state.get("best_epoch"))
                 state.update(best_value=value, best_epoch=epoch + 1, best_logs=dict(logs or {}), improved=True)
 
     class EpochEvents(base):  # type: ignore[misc, valid-type]
@@ -118,7 +118,7 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
                 run_id,
                 history=state["history"],
                 best_epoch=state.get("best_epoch"),
-                metrics=_metrics(state, monitor),
+                metrics=run_metrics(state, monitor),
             )
 
     class LastCheckpoint(base):  # type: ignore[misc, valid-type]
@@ -151,7 +151,7 @@ def _make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thr
 _RESTORED_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch")
 
 
-def _restore_loop_callback(schedule: dict[str, Any], saved: dict[str, Any]) -> Any:
+def restore_loop_callback(schedule: dict[str, Any], saved: dict[str, Any]) -> Any:
     """A callback that, after the others' on_train_begin reset them, puts back their saved counters."""
     base = _keras_callback_base()
 
@@ -168,7 +168,7 @@ def _restore_loop_callback(schedule: dict[str, Any], saved: dict[str, Any]) -> A
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
-def _save_checkpoint(store: ModelStore, run_id: str, model: Any, epoch: int, kept_epoch: int | None) -> None:
+def save_checkpoint(store: ModelStore, run_id: str, model: Any, epoch: int, kept_epoch: int | None) -> None:
     """store.save_model; a full disk (or file-size quota) becomes a StoreError that says what is kept.
 
     The store writes a temp file and replaces model.keras only once it is complete, so the
@@ -192,7 +192,7 @@ def _guard_disk(save: Callable[[], Any], what: str, kept_epoch: int | None) -> N
         ) from exc
 
 
-def _metrics(state: dict[str, Any], monitor: str) -> dict[str, Any]:
+def run_metrics(state: dict[str, Any], monitor: str) -> dict[str, Any]:
     best = state.get("best_logs") or {}
     history = state["history"]
     out: dict[str, Any] = {
@@ -217,7 +217,7 @@ def _metrics(state: dict[str, Any], monitor: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop_flag: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop_flag: threading.Event) -> Iterator[None]:
     """SIGTERM / SIGINT set `stop_flag` (a second one raises KeyboardInterrupt). Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -26,11 +26,11 @@ from fer_core.store.checkpoints import remove_last
 from fer_core.store.processes import process_identity
 from fer_core.store.runs import ModelStore
 from fer_core.training.callbacks import (
-    _make_callbacks,
-    _metrics,
-    _restore_loop_callback,
-    _save_checkpoint,
-    _stop_on_signals,
+    make_callbacks,
+    restore_loop_callback,
+    run_metrics,
+    save_checkpoint,
+    stop_on_signals,
 )
 from fer_core.training.config import INPUT_SHAPE, TrainConfig, cosine_lr
 from fer_core.training.split import TrainingData, prepare_training_data
@@ -138,7 +138,7 @@ def train(
                 lock.set_run_id(run_id)
             if on_start is not None:
                 on_start(run_id)
-            _train_in_run(store, run_id, data, config, callbacks)
+            train_in_run(store, run_id, data, config, callbacks)
     except TrainingBusyError as exc:
         if existing and not locked:
             with contextlib.suppress(Exception):
@@ -189,7 +189,7 @@ def _schedule_callbacks(config: TrainConfig, monitor: str) -> dict[str, Any]:
     return out
 
 
-def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
+def train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
                   extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None) -> None:
     import keras
 
@@ -217,7 +217,7 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
         **({"from_epoch": initial_epoch} if last else {}),
     })
     try:
-        with _stop_on_signals(stop_flag), precision_scope(config.precision):
+        with stop_on_signals(stop_flag), precision_scope(config.precision):
             keras.utils.set_random_seed(config.seed + initial_epoch)
             strategy = select_strategy()
             with strategy.scope():
@@ -240,16 +240,16 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
             )
             val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
             schedule = _schedule_callbacks(config, monitor)
-            cbs: list[Any] = [*schedule.values(), *_make_callbacks(store, run_id, monitor, stop_flag, state, schedule)]
+            cbs: list[Any] = [*schedule.values(), *make_callbacks(store, run_id, monitor, stop_flag, state, schedule)]
             if last:
-                cbs.append(_restore_loop_callback(schedule, last.get("callbacks") or {}))
+                cbs.append(restore_loop_callback(schedule, last.get("callbacks") or {}))
             cbs.append(keras.callbacks.TerminateOnNaN())
             cbs.extend(extra_callbacks)
             if initial_epoch < config.epochs:
                 model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
                           callbacks=cbs, shuffle=False, verbose=0)
             if state.get("best_epoch") is None and not store.model_path(run_id).exists():
-                _save_checkpoint(store, run_id, model, len(state["history"]), None)  # no usable metric: keep what we have
+                save_checkpoint(store, run_id, model, len(state["history"]), None)  # no usable metric: keep what we have
             losses = [e.get("loss") for e in state["history"]]
             if losses and losses[-1] is None:
                 status, error = "failed", "the loss became NaN (try a lower learning rate)"
@@ -270,7 +270,7 @@ def _train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tr
                 run_id,
                 status=status,
                 error=error,
-                metrics=_metrics(state, monitor),
+                metrics=run_metrics(state, monitor),
                 best_epoch=state.get("best_epoch"),
                 history=state["history"],
                 total_seconds=round(earlier_seconds + time.perf_counter() - started, 2),

@@ -10,7 +10,7 @@ from fer_core.store.checkpoints import read_last
 from fer_core.store.processes import process_identity
 from fer_core.store.runs import ModelStore
 from fer_core.training.config import TrainConfig
-from fer_core.training.loop import _train_in_run
+from fer_core.training.loop import train_in_run
 from fer_core.training.split import prepare_training_data
 
 RESUMABLE = ("stopped", "failed")
@@ -75,5 +75,5 @@ def resume(
         store.update_meta(run_id, status="running", error=None, **process_identity())
         if on_start is not None:
             on_start(run_id)
-        _train_in_run(store, run_id, data, config, callbacks, last=last)
+        train_in_run(store, run_id, data, config, callbacks, last=last)
     return run_id
