@@ -380,26 +380,32 @@ def test_evaluate_finished_run_and_open_confusion_cell():
 
 
 def test_evaluate_compares_two_runs_side_by_side():
+    """The session's tiny run beside a different model (the shipped mini-Xception): both evaluated on the
+    demo set, the comparison table holds each one's figures and their difference."""
     import shutil
 
     models = Path(os.environ["FER_MODELS_DIR"])
     run_a = install_tiny_run(models)
-    shutil.copytree(models / run_a, models / "tiny-copy")
-    meta = json.loads((models / "tiny-copy" / "meta.json").read_text())
-    meta.update(run_id="tiny-copy", name="tiny copy")
-    (models / "tiny-copy" / "meta.json").write_text(json.dumps(meta))
+    run_b = "mini_xception-fer2013"
+    shutil.copytree(ROOT / "models" / run_b, models / run_b, ignore=shutil.ignore_patterns(".*"))
+    name_b = json.loads((models / run_b / "meta.json").read_text())["name"]
     at = new_app()
     open_page(at, "app_pages/evaluate.py")
-    at.multiselect(key="eval_runs").set_value([run_a, "tiny-copy"]).run()
+    at.multiselect(key="eval_runs").set_value([run_a, run_b]).run()
     assert_clean(at)
-    for rid in (run_a, "tiny-copy"):
+    for rid in (run_a, run_b):
         at.button(key=f"eval_{rid}").click().run()
         assert_clean(at)
     assert not at.error, [e.value for e in at.error]
     assert "Comparison" in texts(at)
     table = at.dataframe[0].value
-    assert list(table.columns[1:3]) == ["tiny test model", "tiny copy"]
-    assert abs(table.iloc[0, 3]) < 1e-9  # same weights: no difference in accuracy
+    assert list(table.columns[1:3]) == ["tiny test model", name_b]
+    from fer_core.store.runs import ModelStore
+
+    store = ModelStore(models)
+    accuracy = [store.find_evaluation(rid, "test").accuracy for rid in (run_a, run_b)]
+    assert list(table.iloc[0, 1:3]) == pytest.approx(accuracy)
+    assert table.iloc[0, 3] == pytest.approx(accuracy[1] - accuracy[0]) and accuracy[0] != accuracy[1]
 
 
 def test_quick_demo_training_from_home_lands_on_train_page():

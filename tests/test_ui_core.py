@@ -116,3 +116,30 @@ def test_grad_cam_map_for_a_small_model():
     cam = GradCam(model)(np.random.default_rng(0).random((48, 48, 1), dtype=np.float32), class_index=3)
     assert cam.shape == (48, 48) and cam.dtype == np.float32 and 0 <= cam.min() and cam.max() <= 1
     assert overlay(np.zeros((48, 48), np.uint8), cam).shape == (144, 144, 3)
+
+
+@pytest.mark.slow
+def test_grad_cam_finds_the_region_that_drives_the_class():
+    """A model whose class-3 score is the mean of a 1x1 convolution of the image: on an image bright only
+    in one square, the map for class 3 must light that square and leave the rest dark (an all-zero or
+    uniform map fails)."""
+    import keras
+
+    from fer_core.inference.saliency import GradCam
+
+    inp = keras.Input((48, 48, 1))
+    conv = keras.layers.Conv2D(1, 1, use_bias=False, name="conv", kernel_initializer="ones")(inp)
+    dense = keras.layers.Dense(7, kernel_initializer="zeros", bias_initializer="zeros")
+    out = keras.layers.Softmax()(dense(keras.layers.GlobalAveragePooling2D()(conv)))
+    model = keras.Model(inp, out)
+    kernel = np.zeros((1, 7), np.float32)
+    kernel[0, 3] = 5.0
+    dense.set_weights([kernel, np.zeros(7, np.float32)])
+    x = np.zeros((48, 48, 1), np.float32)
+    x[30:42, 6:18] = 1.0  # the planted region
+    cam = GradCam(model, "conv")(x, class_index=3)
+    assert cam[32:40, 8:16].min() > 0.8, cam[32:40, 8:16]
+    outside = np.ones((48, 48), bool)
+    outside[26:46, 2:22] = False  # the region and a margin the resize may blur into
+    assert cam[outside].max() < 0.1
+    assert int(np.argmax(model(x[None]).numpy()[0])) == 3

@@ -133,10 +133,10 @@ class TFLiteRunner:
             Interpreter = tf.lite.Interpreter  # noqa: N806
         try:
             self._it = Interpreter(model_content=content, num_threads=num_threads)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelFileError(f"Not a usable TFLite model: {str(exc)[:200]}") from None
-        self._in = self._it.get_input_details()[0]
-        self._out = self._it.get_output_details()[0]
+            self._in = self._it.get_input_details()[0]
+            self._out = self._it.get_output_details()[0]
+        except Exception as exc:  # noqa: BLE001 - anything the interpreter makes of bad bytes
+            raise ModelFileError(f"Not a usable TFLite model: {str(exc)[:200] or type(exc).__name__}") from None
         self._batch = -1
 
     @property
