@@ -209,6 +209,12 @@ with c1:
                              "optimizer, schedule, label smoothing and random erasing.")
 with c2:
     st.caption(specs[arch]["description"])
+    from fer_core.store.default_model import shipped_evaluations
+
+    for ev in shipped_evaluations(store, arch):  # measured figures, from the shipped models' evaluation files
+        f1 = f", macro F1 {ev.macro_f1:.3f}" if ev.macro_f1 is not None else ""
+        st.caption(f"Shipped `{ev.run_id}`: {ev.accuracy or 0:.1%} on {ev.dataset_name} {ev.key.split} "
+                   f"({ev.n:,} images{', flip TTA' if ev.key.tta else ''}){f1}")
     sp = specs[arch]
     extras = [f"{sp['lr_schedule']} schedule"] + (["random erasing"] if sp["random_erasing"] else []) + (
         [f"label smoothing {sp['label_smoothing']:g}"] if sp["label_smoothing"] else [])

