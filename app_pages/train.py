@@ -178,8 +178,9 @@ if ds is None:
 specs = architecture_specs()
 names = list(specs)
 if "tr_arch" not in st.session_state:
-    # vgg_compact: the recipe that reaches 62%+ on FER-2013 in about half an hour on a 2-core CPU (bf16)
-    st.session_state["tr_arch"] = "vgg_compact" if "vgg_compact" in specs else names[0]
+    from fer_core.training.architectures import CLICK_TO_TRAIN_ARCHITECTURE
+
+    st.session_state["tr_arch"] = CLICK_TO_TRAIN_ARCHITECTURE
 
 
 def apply_recommended() -> None:

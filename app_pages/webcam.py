@@ -12,6 +12,7 @@ import math
 import streamlit as st
 
 from fer_core.errors import FerError
+from fer_core.inference.realtime import DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH, DEFAULT_SMOOTHING_WINDOW
 from fer_core.inference.webrtc import rtc_configuration
 from ui import webcam
 from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
@@ -47,11 +48,12 @@ if mode == "Snapshot":
 
 with st.expander("Settings", icon=":material/tune:"):
     s1, s2, s3, s4 = st.columns(4)
-    smoothing = s1.slider("Smoothing (frames)", 1, 15, 5, key="cam_smooth",
+    smoothing = s1.slider("Smoothing (frames)", 1, 15, DEFAULT_SMOOTHING_WINDOW, key="cam_smooth",
                           help="Average each face's probabilities over this many frames.")
-    detect_every = s2.slider("Detect every n-th frame", 1, 6, 2, key="cam_every",
+    detect_every = s2.slider("Detect every n-th frame", 1, 6, DEFAULT_DETECT_EVERY, key="cam_every",
                              help="Track faces in between: higher is faster, slower to notice new faces.")
-    width = s3.select_slider("Detection width (px)", [240, 320, 480, 640, 960], 480, key="cam_width")
+    width = s3.select_slider("Detection width (px)", sorted({240, 320, 480, 640, 960, DEFAULT_DOWNSCALE_WIDTH}),
+                             DEFAULT_DOWNSCALE_WIDTH, key="cam_width")
     show_fps = s4.toggle("FPS on video", value=True, key="cam_fps")
 
 try:

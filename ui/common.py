@@ -17,6 +17,7 @@ import streamlit as st
 
 from fer_core.errors import FerError
 from fer_core.paths import models_dir, shared_fer2013_zip
+from fer_core.training.architectures import DEFAULT_ARCHITECTURE
 from fer_core.inference.warmup import LoadCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -268,7 +269,7 @@ def start_quick_training() -> None:
         st.switch_page("app_pages/train.py")
 
 
-QUICK_CONFIG = {"architecture": "mini_xception", "epochs": 8, "batch_size": 64, "learning_rate": 1e-3,
+QUICK_CONFIG = {"architecture": DEFAULT_ARCHITECTURE, "epochs": 8, "batch_size": 64, "learning_rate": 1e-3,
                 "name": "quick demo model"}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from fer_core.training.architectures import DEFAULT_ARCHITECTURE
 from fer_core.training.precision import PRECISIONS, default_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -28,7 +29,7 @@ ERASE_ASPECT = (0.3, 3.3)
 class TrainConfig:
     """Hyper-parameters of one training run (stored as meta.json "params")."""
 
-    architecture: str = "mini_xception"
+    architecture: str = DEFAULT_ARCHITECTURE
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
