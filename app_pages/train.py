@@ -13,8 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from fer_core.charts import history_figure
-from fer_core.errors import FerError, StoreError
+from fer_core.errors import StoreError
 from fer_core.training import jobs
+from fer_core.training.config import CONFIG_DEFAULTS, LR_SCHEDULES, OPTIMIZERS
 from fer_core.training.precision import PRECISIONS, default_precision
 from ui.common import (
     STATUS_BADGE,
@@ -227,7 +228,7 @@ epochs = c[0].number_input("Epochs", 1, 1000, key="tr_epochs", disabled=busy,
                            help="Full passes over the training images. Early stopping may end sooner.")
 batch = c[1].selectbox("Batch size", [16, 32, 64, 128, 256], key="tr_batch", disabled=busy)
 lr = c[2].select_slider("Learning rate", LRS, key="tr_lr", format_func=lambda v: f"{v:g}", disabled=busy)
-opt = c[3].selectbox("Optimizer", ["adam", "adamw", "sgd"], key="tr_opt", disabled=busy,
+opt = c[3].selectbox("Optimizer", list(OPTIMIZERS), key="tr_opt", disabled=busy,
                      help="sgd uses Nesterov momentum 0.9.")
 
 c = st.columns(4)
@@ -249,7 +250,7 @@ smoothing = c[2].number_input("Label smoothing", 0.0, 0.5, step=0.05, key="tr_ls
 cap = c[3].number_input("Max training images (0 = all)", 0, 1_000_000, 0, 1000, key="tr_cap", disabled=busy,
                         help="Train on a stratified subset for a quick try.")
 c = st.columns([1, 1, 2])
-schedule = c[0].selectbox("Learning-rate schedule", ["plateau", "cosine"], key="tr_sched", disabled=busy,
+schedule = c[0].selectbox("Learning-rate schedule", list(LR_SCHEDULES), key="tr_sched", disabled=busy,
                           help="plateau: halve the rate when the validation loss stalls; "
                                "cosine: decay it smoothly to 1/100 over the epochs.")
 precisions = list(PRECISIONS)
@@ -258,6 +259,15 @@ precision = c[1].selectbox(
     help="bf16: bfloat16 arithmetic with float32 weights, faster on CPUs with AMX / AVX512-BF16 and on recent "
          "GPUs (the default where this machine has them); the saved model is float32 either way.")
 name = c[2].text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
+with st.expander("More settings", icon=":material/tune:"):
+    c = st.columns(4)
+    plateau_patience = c[0].number_input(
+        "Plateau patience", 0, 1000, CONFIG_DEFAULTS["reduce_lr_patience"], key="tr_plateau",
+        disabled=busy or schedule != "plateau",
+        help="plateau schedule: halve the learning rate after this many epochs without a better validation loss "
+             "(0: never).")
+    seed = c[1].number_input("Seed", 0, 2**31 - 1, CONFIG_DEFAULTS["seed"], key="tr_seed", disabled=busy,
+                             help="Initial weights, validation split and shuffles: the same seed repeats a run.")
 
 config = {
     "architecture": arch,
@@ -272,7 +282,9 @@ config = {
     "early_stopping_patience": int(patience),
     "label_smoothing": float(smoothing),
     "lr_schedule": schedule,
+    "reduce_lr_patience": int(plateau_patience),
     "precision": precision,
+    "seed": int(seed),
     "name": name.strip() or None,
 }
 recipe = specs[arch]  # its weight decay and warm-up, where the recipe's optimizer and schedule are kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from typing import Any
 
 from fer_core.cli.common import add_common, console, load_data, pct, print_evaluation
@@ -56,6 +57,7 @@ def _keras_progress_callback(enabled: bool, bars: bool = True) -> list[Any]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    from fer_core.training.architectures import DEFAULT_ARCHITECTURE
     from fer_core.training.config import TrainConfig
 
     if args.config_json:
@@ -67,17 +69,9 @@ def _train_config(args: argparse.Namespace) -> Any:
             raise FerError("--config-json must be a JSON object of training settings")
     else:
         data = {}
-    cli_values = {
-        "architecture": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
-        "learning_rate": args.lr, "optimizer": args.optimizer, "augment": args.augment,
-        "random_erasing": args.random_erasing, "class_weights": args.class_weights,
-        "validation": args.val, "early_stopping_patience": args.patience,
-        "label_smoothing": args.label_smoothing, "lr_schedule": args.lr_schedule, "seed": args.seed, "name": args.name,
-        "max_train_images": args.max_train_images, "precision": args.precision,
-        "warmup_epochs": args.warmup_epochs, "weight_decay": args.weight_decay,
-    }
+    cli_values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     data.update({k: v for k, v in cli_values.items() if v is not None})
-    arch = data.get("architecture") or "mini_xception"
+    arch = data.get("architecture") or DEFAULT_ARCHITECTURE
     try:
         if args.recommended:
             return TrainConfig.recommended(arch, **{k: v for k, v in data.items() if k != "architecture"})
@@ -86,22 +80,26 @@ def _train_config(args: argparse.Namespace) -> Any:
         raise FerError(f"bad training settings: {exc}") from None
 
 
-_RESUME_CONFLICTS = ("arch", "recommended", "epochs", "batch_size", "lr", "optimizer", "augment", "random_erasing",
-                     "class_weights", "val", "patience", "label_smoothing", "lr_schedule", "seed", "name",
-                     "max_train_images", "run_id", "config_json", "precision", "warmup_epochs", "weight_decay")
+def _resume_conflicts() -> tuple[str, ...]:
+    """Options a resume refuses: it continues with the settings the run was started with."""
+    from fer_core.training.config import TrainConfig
+
+    return (*(f.name for f in fields(TrainConfig)), "recommended", "run_id", "config_json")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """`train --resume RUN`: continue a stopped, failed or killed run with its own settings."""
+    from fer_core.store.default_model import resolve_run
     from fer_core.store.runs import ModelStore
     from fer_core.training.resuming import resume, resume_check
 
-    given = [f"--{k.replace('_', '-')}" for k in _RESUME_CONFLICTS
+    given = [f"--{k.replace('_', '-')}" for k in _resume_conflicts()
              if getattr(args, k, None) is not None and not (k == "recommended" and not args.recommended)]
     if given:
         raise FerError(f"--resume continues the run with the settings it was started with; drop {', '.join(given)}")
     store = ModelStore()
     store.check_not_training()
+    args.resume = resolve_run(store, args.resume).run_id  # a run id or a unique run name
     resume_check(store, args.resume)  # finished / no checkpoint: say so before loading any data
     ds = load_data(args.data, args.progress_bars)
     con = console()
@@ -171,32 +169,30 @@ def _delete_quietly(store: Any, run_id: str) -> None:
         pass
 
 
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, from the field's metadata (flags, type, help, choices); unset: None."""
+    from fer_core.training.config import TrainConfig
+
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": meta["help"]}
+        if meta["type"] is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = meta["type"]
+            if meta.get("choices"):
+                kwargs["choices"] = meta["choices"]
+        parser.add_argument(*meta["cli"], **kwargs)
+
+
 def add_parsers(sub: Any) -> None:
     t = sub.add_parser("train", help="train a model into the model store")
     t.add_argument("--data", default="demo", help="dataset source (default: demo)")
-    t.add_argument("--arch", help="architecture: mini_xception (default), seed_cnn, vgg_fer, vgg_compact")
     t.add_argument("--recommended", action="store_true", help="start from the architecture's recommended recipe")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, help="learning rate")
-    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--random-erasing", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--val", help="validation: a fraction of train such as 0.2 (stratified) or a split name")
-    t.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: off)")
-    t.add_argument("--label-smoothing", type=float)
-    t.add_argument("--lr-schedule", choices=["plateau", "cosine"],
-                   help="plateau: halve the rate when val_loss stalls (default); cosine: decay over --epochs")
-    t.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: 1e-4 for adamw, 0 otherwise)")
-    t.add_argument("--warmup-epochs", type=int, help="cosine schedule: linear warm-up epochs (default 0)")
-    t.add_argument("--precision", choices=["float32", "bf16"],
-                   help="bf16: bfloat16 compute, float32 weights (default where the CPU or GPU runs it natively)")
+    add_config_options(t)
     t.add_argument("--resume", metavar="RUN",
-                   help="continue a stopped, failed or killed run from its last complete epoch (same --data)")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--name", help="a name for the run")
-    t.add_argument("--max-train-images", type=int, help="use a stratified subset of train (quick runs)")
+                   help="continue a stopped, failed or killed run (id or name) from its last complete epoch "
+                        "(same --data)")
     t.add_argument("--run-id", help=argparse.SUPPRESS)
     t.add_argument("--config-json", help="training settings as one JSON object (CLI flags override it)")
     t.add_argument("--evaluate", metavar="SPLIT", nargs="?", const="test", help="evaluate on SPLIT (default test) after training")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from fer_core.training.architectures import DEFAULT_ARCHITECTURE
+from fer_core.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from fer_core.training.precision import PRECISIONS, default_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -25,31 +25,56 @@ ERASE_AREA = (0.02, 0.2)
 ERASE_ASPECT = (0.3, 3.3)
 
 
+def _cli(*flags: str, type: type, help: str, choices: tuple[str, ...] | None = None) -> dict[str, Any]:  # noqa: A002
+    """A field's command-line option(s), value type, help and choices: fer_core.cli.train builds the
+    `train` parser from these, so a setting is defined once (tests/test_cli.py checks the Train page too)."""
+    return {"cli": flags, "type": type, "help": help, "choices": choices}
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one training run (stored as meta.json "params")."""
 
-    architecture: str = DEFAULT_ARCHITECTURE
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "adamw" | "sgd" (Nesterov momentum 0.9)
-    augment: bool = True
-    random_erasing: bool = False
-    class_weights: bool = False  # sklearn compute_class_weight("balanced")
-    validation: str = "0.2"  # fraction of train (stratified) or a split name such as "test"
-    early_stopping_patience: int = 8  # 0 disables early stopping
-    reduce_lr_patience: int = 4  # 0 disables the plateau schedule
-    lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" (decay to ~0 over `epochs`)
-    warmup_epochs: int = 0  # cosine only: linear warm-up from learning_rate/10 over the first epochs
-    label_smoothing: float = 0.0
-    weight_decay: float | None = None  # decoupled weight decay; None: 1e-4 for adamw, none for adam / sgd
-    seed: int = 1234
-    name: str | None = None
-    max_train_images: int | None = None  # cap the train split (stratified) for quick runs
+    architecture: str = field(default=DEFAULT_ARCHITECTURE, metadata=_cli(
+        "--arch", type=str, choices=tuple(ARCHITECTURES), help=f"architecture (default: {DEFAULT_ARCHITECTURE})"))
+    epochs: int = field(default=30, metadata=_cli("--epochs", type=int, help="full passes over the training images"))
+    batch_size: int = field(default=64, metadata=_cli("--batch-size", type=int, help="images per training step"))
+    learning_rate: float = field(default=1e-3, metadata=_cli("--lr", "--learning-rate", type=float,
+                                                             help="learning rate"))
+    optimizer: str = field(default="adam", metadata=_cli(  # SGD: Nesterov momentum 0.9
+        "--optimizer", type=str, choices=OPTIMIZERS, help="adam, adamw or sgd (Nesterov momentum 0.9)"))
+    augment: bool = field(default=True, metadata=_cli("--augment", type=bool,
+                                                      help="flips, rotations, shifts and zoom of the training images"))
+    random_erasing: bool = field(default=False, metadata=_cli("--random-erasing", type=bool,
+                                                              help="erase a random patch of training images"))
+    class_weights: bool = field(default=False, metadata=_cli(  # sklearn compute_class_weight("balanced")
+        "--class-weights", type=bool, help="weigh classes by inverse frequency (balanced)"))
+    validation: str = field(default="0.2", metadata=_cli(
+        "--val", "--validation", type=str,
+        help="validation: a fraction of train such as 0.2 (stratified) or a split name such as test"))
+    early_stopping_patience: int = field(default=8, metadata=_cli(
+        "--patience", "--early-stopping-patience", type=int, help="early-stopping patience in epochs (0: off)"))
+    reduce_lr_patience: int = field(default=4, metadata=_cli(
+        "--reduce-lr-patience", type=int, help="plateau schedule: halve the rate after this many epochs without a "
+                                               "better val_loss (0: off)"))
+    lr_schedule: str = field(default="plateau", metadata=_cli(
+        "--lr-schedule", type=str, choices=LR_SCHEDULES,
+        help="plateau: halve the rate when val_loss stalls (default); cosine: decay to ~0 over --epochs"))
+    warmup_epochs: int = field(default=0, metadata=_cli(
+        "--warmup-epochs", type=int, help="cosine schedule: linear warm-up from a tenth of the rate (default 0)"))
+    label_smoothing: float = field(default=0.0, metadata=_cli("--label-smoothing", type=float,
+                                                              help="label smoothing in [0, 1)"))
+    weight_decay: float | None = field(default=None, metadata=_cli(
+        "--weight-decay", type=float, help="decoupled weight decay (default: 1e-4 for adamw, none otherwise)"))
+    seed: int = field(default=1234, metadata=_cli("--seed", type=int, help="random seed (weights, split, shuffles)"))
+    name: str | None = field(default=None, metadata=_cli("--name", type=str, help="a name for the run"))
+    max_train_images: int | None = field(default=None, metadata=_cli(
+        "--max-train-images", type=int, help="use a stratified subset of train (quick runs)"))
     # "bf16": bfloat16 compute with float32 weights and a float32 softmax (fer_core.training.precision);
     # the default where the CPU (AMX / AVX512-BF16) or GPU runs it natively.
-    precision: str = field(default_factory=default_precision)
+    precision: str = field(default_factory=default_precision, metadata=_cli(
+        "--precision", type=str, choices=PRECISIONS,
+        help="bf16: bfloat16 compute, float32 weights (default where the CPU or GPU runs it natively)"))
 
     def __post_init__(self) -> None:
         self.validate()
@@ -136,6 +161,10 @@ class TrainConfig:
         from fer_core.training.architectures import get_spec
 
         return cls(**{**get_spec(architecture).recommended_config(), **overrides})
+
+
+#: Each field's default (the Train page starts its extra settings from these).
+CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.default_factory is MISSING}
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
