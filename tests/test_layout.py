@@ -15,7 +15,7 @@ MAX_LINES = 320
 
 # Foundation modules at the top of fer_core: anyone may import them; they import only each other.
 FOUNDATION = {"fer_core", "fer_core.errors", "fer_core.labels", "fer_core.paths", "fer_core.preprocess", "fer_core.lazy",
-              "fer_core.colors", "fer_core.charts", "fer_core.quiet_import"}
+              "fer_core.colors", "fer_core.charts", "fer_core.quiet_import", "fer_core.settings"}
 # package -> the fer_core packages it may import besides itself and the foundation
 ALLOWED = {
     "fer_core.data": set(),
@@ -216,3 +216,31 @@ def test_the_private_import_check_finds_one(tmp_path: Path) -> None:
     planted = tmp_path / "planted.py"
     planted.write_text("from fer_core.store.layout import _private\nfrom fer_core.labels import FER_LABELS\n")
     assert len(private_imports([planted])) == 1
+
+
+def environment_reads(paths: list[Path]) -> list[str]:
+    """`os.environ.get(...)`, `os.getenv(...)` and `os.environ[...]` reads (setdefault and copies for a child
+    process are not settings)."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            target = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                target = ast.unparse(node.func)
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                target = ast.unparse(node.value)
+            if target in ("os.environ.get", "os.getenv", "os.environ"):
+                found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_the_environment_is_read_in_one_module() -> None:
+    """fer_core.settings names and parses every environment variable; nothing else in fer_core reads one."""
+    paths = [p for p in PKG.rglob("*.py") if p.name != "settings.py"]
+    assert environment_reads(paths) == []
+
+
+def test_the_environment_check_finds_a_read(tmp_path: Path) -> None:
+    planted = tmp_path / "planted.py"
+    planted.write_text("import os\na = os.environ.get('X')\nb = os.environ['Y']\nos.environ.setdefault('Z', '1')\n")
+    assert len(environment_reads([planted])) == 2

@@ -12,7 +12,6 @@ loaders import it inside the background thread.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -23,14 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from fer_core import settings
+
 ABSENT, LOADING, READY, FAILED = "absent", "loading", "ready", "failed"
 
 #: Environment switch for the app's background preload ("0" turns it off; default on).
-PRELOAD_ENV = "FER_PRELOAD"
+PRELOAD_ENV = settings.PRELOAD
 
 
 def preload_enabled() -> bool:
-    return os.environ.get(PRELOAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return settings.preload_enabled()
 
 
 @dataclass

@@ -9,19 +9,19 @@ for public ones.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fer_core import settings
 from fer_core.errors import FerError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fer_core.inference.realtime import FramePipeline
 
-ENV_VAR = "FER_RTC_CONFIGURATION"
+ENV_VAR = settings.RTC_CONFIGURATION
 SECRET_KEY = "rtc_configuration"
 DEFAULT_RTC_CONFIGURATION: dict[str, Any] = {"iceServers": []}
 
@@ -68,9 +68,8 @@ def parse_rtc_configuration(text: str, origin: str = ENV_VAR) -> dict[str, Any]:
 
 def rtc_configuration(secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
     """(configuration, where it came from: "env" | "secrets" | "default"). Raises FerError on a bad setting."""
-    environ = os.environ if environ is None else environ
-    text = environ.get(ENV_VAR, "")
-    if text.strip():
+    text = settings.text(ENV_VAR, environ)
+    if text:
         return parse_rtc_configuration(text), "env"
     if secrets is not None:
         try:

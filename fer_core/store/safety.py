@@ -16,13 +16,13 @@ Nothing here imports TensorFlow or Keras.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fer_core import settings
 from fer_core.errors import ModelFileError, UnsafeArchiveError
 
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -30,17 +30,9 @@ ZIP_MAGIC = b"PK\x03\x04"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 MiB = 1024 * 1024
-DEFAULT_MAX_MODEL_MB = 256  # FER_MAX_MODEL_MB overrides; the shipped models are ~1-20 MB
-
-
 def max_model_bytes() -> int:
-    """The largest model file accepted (FER_MAX_MODEL_MB, default 256 MB)."""
-    raw = os.environ.get("FER_MAX_MODEL_MB", "")
-    try:
-        mb = float(raw) if raw.strip() else DEFAULT_MAX_MODEL_MB
-    except ValueError:
-        mb = DEFAULT_MAX_MODEL_MB
-    return int(max(mb, 0.001) * MiB)
+    """The largest model file accepted (FER_MAX_MODEL_MB, default 256 MB; the shipped models are ~1-20 MB)."""
+    return int(settings.max_model_mb() * MiB)
 
 
 # Layers whose config holds code that runs when the model is loaded.
