@@ -91,11 +91,9 @@ def train_one(folder: Path, recipe: dict[str, Any], store_dir: Path, epochs: int
     import keras
 
     from fer_core.store.runs import ModelStore
-    from fer_core.training import callbacks
     from fer_core.training.config import TrainConfig
     from fer_core.training.loop import train
 
-    callbacks.LAST_CHECKPOINT_EVERY_S = 60.0  # a resume checkpoint a minute, not one per 1-2 s epoch
     store = ModelStore(store_dir)
     config = TrainConfig(**{**recipe, "epochs": epochs})
     state: dict[str, str] = {}
@@ -106,7 +104,8 @@ def train_one(folder: Path, recipe: dict[str, Any], store_dir: Path, epochs: int
                 store.request_stop(state["run"])  # the engine's own stop: the run ends "stopped"
 
     run_id = train(load_packed(folder), config, store, callbacks=[Deadline()],
-                   on_start=lambda rid: state.update(run=rid))
+                   on_start=lambda rid: state.update(run=rid),
+                   checkpoint_every_s=60.0)  # a resume checkpoint a minute, not one per 1-2 s epoch
     print(json.dumps({"run": run_id, "store": str(store_dir)}), flush=True)
 
 

@@ -127,14 +127,12 @@ def test_resume_checkpoints_follow_the_interval(monkeypatch: pytest.MonkeyPatch,
     real = callbacks_module.save_last
     monkeypatch.setattr(callbacks_module, "save_last",
                         lambda store, run_id, model, epoch, loop: saved.append(epoch) or real(store, run_id, model, epoch, loop))
-    monkeypatch.setattr(callbacks_module, "LAST_CHECKPOINT_EVERY_S", 1e9)
     config = TrainConfig(architecture="mini_xception", epochs=4, batch_size=32, max_train_images=300,
                          precision="float32")
-    train(load_demo(), config, ModelStore(tmp_path / "store"))
+    train(load_demo(), config, ModelStore(tmp_path / "store"), checkpoint_every_s=1e9)
     assert saved == [1, 4]  # the first, then only the last planned epoch
     saved.clear()
-    monkeypatch.setattr(callbacks_module, "LAST_CHECKPOINT_EVERY_S", 0.0)
-    train(load_demo(), config, ModelStore(tmp_path / "store2"))
+    train(load_demo(), config, ModelStore(tmp_path / "store2"))  # default: after every epoch
     assert saved == [1, 2, 3, 4]
 
 

@@ -20,10 +20,6 @@ from fer_core.store.checkpoints import save_last
 from fer_core.store.runs import ModelStore
 from fer_core.training.config import STOP_CHECK_EVERY
 
-# Least seconds between two resume checkpoints (0: after every epoch). An accelerator can finish a
-# FER-2013 epoch in a second or two, while a checkpoint with optimizer state is tens of MB:
-# docs/train_on_gpu.py raises it. The last planned epoch is always saved.
-LAST_CHECKPOINT_EVERY_S = 0.0
 
 
 def _keras_callback_base() -> type:
@@ -50,10 +46,13 @@ def _float_or_none(v: Any) -> float | None:
 
 
 def make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: threading.Event,
-                    state: dict[str, Any], schedule: dict[str, Any]) -> list[Any]:
+                   state: dict[str, Any], schedule: dict[str, Any], checkpoint_every_s: float = 0.0) -> list[Any]:
     """The run's own Keras callbacks: stop check, best checkpoint, epoch events, last checkpoint
     (in that order). `schedule` names the EarlyStopping / ReduceLROnPlateau callbacks whose
-    counters the last checkpoint records."""
+    counters the last checkpoint records. `checkpoint_every_s`: least seconds between two resume
+    checkpoints (0: after every epoch; the last planned epoch is always saved). An accelerator can
+    finish a FER-2013 epoch in a second or two, while a checkpoint with optimizer state is tens of
+    MB: docs/train_on_gpu.py asks for one a minute."""
     base = _keras_callback_base()
 
     class StopCallback(base):  # type: ignore[misc, valid-type]
@@ -129,7 +128,7 @@ def make_callbacks(store: ModelStore, run_id: str, monitor: str, stop_flag: thre
                 return  # a resumed run starts again at this epoch
             now = time.monotonic()
             last_planned = epoch + 1 >= int((self.params or {}).get("epochs") or 0)
-            if not last_planned and now - state.get("last_saved", -math.inf) < LAST_CHECKPOINT_EVERY_S:
+            if not last_planned and now - state.get("last_saved", -math.inf) < checkpoint_every_s:
                 return
             state["last_saved"] = now
             loop = {

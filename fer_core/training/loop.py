@@ -107,13 +107,15 @@ def train(
     run_id: str | None = None,
     callbacks: Sequence[Any] = (),
     on_start: Callable[[str], None] | None = None,
+    checkpoint_every_s: float = 0.0,
 ) -> str:
     """Train `config.architecture` on `dataset` into a run of `store`; returns the run id.
 
     `dataset` is a fer_core.data Dataset (splits with uint8 images and FER_LABELS indices).
     With `run_id` of a run created beforehand (store.create_run), that run is used; a
     `run_id` that does not exist yet names the new run; None picks a fresh id. `callbacks` are extra Keras callbacks; `on_start(run_id)`
-    is called once the run holds the training lock. Raises TrainingBusyError when another
+    is called once the run holds the training lock; `checkpoint_every_s` spaces the resume
+    checkpoints (callbacks.make_callbacks). Raises TrainingBusyError when another
     training holds the store's lock, ValueError on bad settings or data, and re-raises any
     training exception after recording it (status "failed").
     """
@@ -138,7 +140,7 @@ def train(
                 lock.set_run_id(run_id)
             if on_start is not None:
                 on_start(run_id)
-            train_in_run(store, run_id, data, config, callbacks)
+            train_in_run(store, run_id, data, config, callbacks, checkpoint_every_s=checkpoint_every_s)
     except TrainingBusyError as exc:
         if existing and not locked:
             with contextlib.suppress(Exception):
@@ -190,7 +192,8 @@ def _schedule_callbacks(config: TrainConfig, monitor: str) -> dict[str, Any]:
 
 
 def train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
-                  extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None) -> None:
+                 extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None,
+                 checkpoint_every_s: float = 0.0) -> None:
     import keras
 
     from fer_core.training.feeding import make_feed
@@ -240,7 +243,8 @@ def train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: Tra
             )
             val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
             schedule = _schedule_callbacks(config, monitor)
-            cbs: list[Any] = [*schedule.values(), *make_callbacks(store, run_id, monitor, stop_flag, state, schedule)]
+            cbs: list[Any] = [*schedule.values(), *make_callbacks(store, run_id, monitor, stop_flag, state, schedule,
+                                                                   checkpoint_every_s)]
             if last:
                 cbs.append(restore_loop_callback(schedule, last.get("callbacks") or {}))
             cbs.append(keras.callbacks.TerminateOnNaN())

@@ -58,6 +58,7 @@ def resume(
     store: ModelStore | None = None,
     callbacks: Sequence[Any] = (),
     on_start: Callable[[str], None] | None = None,
+    checkpoint_every_s: float = 0.0,
 ) -> str:
     """Continue a stopped, failed or killed run from its last complete epoch; returns the run id.
 
@@ -75,5 +76,5 @@ def resume(
         store.update_meta(run_id, status="running", error=None, **process_identity())
         if on_start is not None:
             on_start(run_id)
-        train_in_run(store, run_id, data, config, callbacks, last=last)
+        train_in_run(store, run_id, data, config, callbacks, last=last, checkpoint_every_s=checkpoint_every_s)
     return run_id
