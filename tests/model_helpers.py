@@ -61,11 +61,9 @@ def tiny_dataset(n_train: int = 420, n_test: int = 140, seed: int = 0) -> TinyDa
 
 
 def demo_dataset():
-    """The project's synthetic demo set when fer_core.data is there, else tiny_dataset()."""
-    try:
-        from fer_core.data import load_demo
-    except ImportError:
-        return tiny_dataset()
+    """The project's synthetic demo set."""
+    from fer_core.data import load_demo
+
     return load_demo()
 
 

@@ -21,7 +21,7 @@ from fer_core.inference.boxes import Box
 from fer_core.inference.faces import HaarDetector, YuNetDetector, available_detectors, make_detector
 from fer_core.inference.images import ensure_bgr, from_rgb, load_image_bytes, to_rgb
 
-skimage_data = pytest.importorskip("skimage.data")
+from skimage import data as skimage_data  # noqa: E402
 
 ASTRONAUT_FACE = Box(180, 64, 86, 110)  # consensus of YuNet / MTCNN / Haar (see detector_eval)
 CAMERA_FACE = Box(196, 114, 59, 80)

@@ -19,8 +19,8 @@ from fer_core.preprocess import prepare_faces
 from fer_core.inference.realtime import FramePipeline
 from fer_core.inference.overlay import crop_face
 
-keras = pytest.importorskip("keras")
-skimage_data = pytest.importorskip("skimage.data")
+import keras  # noqa: E402
+from skimage import data as skimage_data  # noqa: E402
 
 
 def tiny_model(channels: int = 1, size: int = 48, softmax: bool = True, seed: int = 0):
@@ -126,8 +126,9 @@ def test_classifier_from_store_reads_meta(model) -> None:
 
 
 def test_classifier_from_a_real_model_store(tmp_path, model) -> None:
-    store_mod = pytest.importorskip("fer_core.store")
-    store = store_mod.ModelStore(tmp_path)
+    from fer_core.store.runs import ModelStore
+
+    store = ModelStore(tmp_path)
     run = store.create_run({"architecture": "tiny", "labels": list(FER_LABELS), "input_shape": [48, 48, 1],
                             "preprocessing": {"color": "grayscale", "scale": "0-1"}, "status": "finished"})
     store.save_model(run.run_id, model)
@@ -335,7 +336,7 @@ def test_pipeline_is_safe_to_call_from_threads(frame640: np.ndarray, classifier:
 
 
 def test_webrtc_callback_round_trip(frame640: np.ndarray) -> None:
-    av = pytest.importorskip("av")
+    import av
     from fer_core.inference.webrtc import webrtc_callback
 
     pipe = FramePipeline(FixedDetector([Box(250, 60, 120, 140)]), ScriptedClassifier(), detect_every=1)

@@ -106,7 +106,6 @@ def test_rtc_configuration_sources(tmp_path):
 
 @pytest.mark.slow
 def test_grad_cam_map_for_a_small_model():
-    pytest.importorskip("tensorflow")
     from fer_core.training.architectures import build_model
     from fer_core.inference.saliency import GradCam, last_conv_layer, overlay
 

@@ -40,6 +40,8 @@ def _require_chromium() -> None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the playwright package is missing (requirements.txt installs it)")
         pytest.skip("the playwright package is not installed")
 
 
