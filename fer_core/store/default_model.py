@@ -46,9 +46,9 @@ def resolve_run(store: ModelStore, run_id: str | None) -> RunInfo:
         with contextlib.suppress(StoreError):  # not a valid run id: it may still be a name
             if store.run_dir(run_id).is_dir():
                 return store.get(run_id)
-        named = [r for r in store.list_runs() if r.meta.get("name") == run_id]
-        if not named:
-            named = [r for r in store.list_runs() if str(r.meta.get("name") or "").casefold() == run_id.casefold()]
+        runs = store.list_runs()
+        named = [r for r in runs if r.meta.get("name") == run_id] or [
+            r for r in runs if str(r.meta.get("name") or "").casefold() == run_id.casefold()]
         if len(named) == 1:
             return named[0]
         if named:

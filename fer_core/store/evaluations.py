@@ -15,6 +15,7 @@ A mixin of ModelStore (it needs the store's root and run_dir / _existing_dir).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import shutil
@@ -94,6 +95,13 @@ def _summary(run_id: str, path: Path, bundled: bool, result: dict[str, Any]) -> 
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _cached_summary(run_id: str, path: str, bundled: bool, mtime_ns: int, size: int) -> SavedEvaluation:
+    """The summary of one file as it is now (a rewritten file has another mtime / size): listing a run's
+    evaluations on every page redraw does not parse their per-image predictions again."""
+    return _summary(run_id, Path(path), bundled, _read_json(Path(path)))
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -133,8 +141,9 @@ class EvaluationsMixin:
         sources = [(p, True) for p in sorted(self.run_dir(run_id).glob(f"{BUNDLED_PREFIX}*.json"))]
         sources += [(p, False) for p in sorted(self.evaluations_dir(run_id).glob("*.json"))]
         for path, bundled in sources:  # the store's own files come last and win a tie
-            with contextlib.suppress(StoreError):
-                saved = _summary(run_id, path, bundled, _read_json(path))
+            with contextlib.suppress(StoreError, OSError):
+                stat = path.stat()
+                saved = _cached_summary(run_id, str(path), bundled, stat.st_mtime_ns, stat.st_size)
                 found[saved.key] = saved
         return sorted(found.values(), key=lambda e: e.timestamp, reverse=True)
 
