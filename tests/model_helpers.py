@@ -110,3 +110,20 @@ DEMO_TRAIN = dict(
     seed=7,
     name="test run",
 )
+
+
+def stop_after_epoch(store, epoch: int):
+    """A Keras callback that requests a stop (STOP file) at the end of `epoch` (1-based): that epoch is
+    complete. Set its `run_id` once the run has one (train's on_start)."""
+    import keras
+
+    class StopAfterEpoch(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.run_id = None
+
+        def on_epoch_end(self, e: int, logs=None) -> None:
+            if e + 1 == epoch:
+                store.request_stop(self.run_id)
+
+    return StopAfterEpoch()

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from model_helpers import tiny_dataset
+from model_helpers import stop_after_epoch, tiny_dataset
 
 from fer_core.training import jobs
 from fer_core.store.checkpoints import LAST_STATE_FILE, read_last
@@ -32,18 +32,6 @@ pytestmark = pytest.mark.slow
 
 QUICK = dict(architecture="mini_xception", batch_size=16, early_stopping_patience=0, augment=False, seed=5,
              precision="float32")
-
-
-class _StopAfterEpoch(keras.callbacks.Callback):
-    """Requests a stop (STOP file) at the end of epoch `epoch` (1-based): that epoch is complete."""
-
-    def __init__(self, store: ModelStore, epoch: int) -> None:
-        super().__init__()
-        self.store, self.epoch, self.run_id = store, epoch, None
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if epoch + 1 == self.epoch:
-            self.store.request_stop(self.run_id)
 
 
 class _Probe(keras.callbacks.Callback):
@@ -68,7 +56,7 @@ def _stopped_run(tmp_path: Path, **overrides) -> tuple[ModelStore, str, object, 
     # epoch 3's batch-20 check, so epoch 3 is cut short (partial) and is trained again on resume.
     ds = tiny_dataset(340, 70)
     config = TrainConfig(**{**QUICK, "epochs": 5, "batch_size": 8, **overrides})
-    stopper = _StopAfterEpoch(store, 2)
+    stopper = stop_after_epoch(store, 2)
     run_id = train(ds, config, store=store, callbacks=[stopper], on_start=lambda rid: setattr(stopper, "run_id", rid))
     assert store.get(run_id).status == "stopped"
     assert [(h["epoch"], h.get("partial", False)) for h in store.read_meta(run_id)["history"]] == [

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from model_helpers import tiny_dataset
+from model_helpers import stop_after_epoch, tiny_dataset
 
 from fer_core.store.runs import ModelStore
 from fer_core.training import loop
@@ -31,16 +31,6 @@ class _FlatValidation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs.update(val_loss=1.5, val_accuracy=0.25)
-
-
-class _StopAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, store: ModelStore, epoch: int) -> None:
-        super().__init__()
-        self.store, self.epoch, self.run_id = store, epoch, None
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        if epoch + 1 == self.epoch:
-            self.store.request_stop(self.run_id)
 
 
 @pytest.fixture
@@ -66,7 +56,7 @@ def test_early_stopping_and_plateau_act_on_a_flat_metric(flat_validation) -> Non
 def test_early_stopping_and_plateau_survive_a_resume(flat_validation) -> None:
     store = ModelStore()
     ds = tiny_dataset(340, 70)
-    stopper = _StopAfterEpoch(store, 2)  # 34 steps an epoch: seen in epoch 3, which is trained again
+    stopper = stop_after_epoch(store, 2)  # 34 steps an epoch: seen in epoch 3, which is trained again
     run_id = train(ds, TrainConfig(**FLAT), store=store, callbacks=[stopper],
                    on_start=lambda rid: setattr(stopper, "run_id", rid))
     assert store.get(run_id).status == "stopped"
