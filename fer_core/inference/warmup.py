@@ -26,11 +26,8 @@ from fer_core import settings
 
 ABSENT, LOADING, READY, FAILED = "absent", "loading", "ready", "failed"
 
-#: Environment switch for the app's background preload ("0" turns it off; default on).
-PRELOAD_ENV = settings.PRELOAD
-
-
 def preload_enabled() -> bool:
+    """The app's background preload (FER_PRELOAD "0" turns it off; default on)."""
     return settings.preload_enabled()
 
 

@@ -93,12 +93,6 @@ class ModelRunner:
         shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape[1:])
         return cls(make_predict_fn(model, shape), labels, shape, preprocessing, **kwargs)
 
-    @classmethod
-    def from_meta(cls, model: Any, meta: dict[str, Any], **kwargs: Any) -> ModelRunner:
-        """A runner for a stored run's model, with the conventions its meta.json records."""
-        return cls.for_model(model, meta.get("labels") or FER_LABELS, meta.get("input_shape"),
-                             meta.get("preprocessing"), **kwargs)
-
     # ------------------------------------------------------------------ batches
 
     def prepare(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
