@@ -73,8 +73,8 @@ def session_pipeline():
 
     state = st.session_state.get("cam_pipeline_state")
     if state is None or state["detector_name"] != detector_name:
-        # The pipeline downscales frames itself (downscale_width): no second cap in the detector.
-        detector = make_detector(detector_name, max_width=None)
+        # This session's own detector: the pipeline sets its detection width (downscale_width).
+        detector = make_detector(detector_name)
         if state is None:
             pipeline = FramePipeline(detector, classifier)
             state = {"pipeline": pipeline, "callback": webrtc_callback(pipeline)}

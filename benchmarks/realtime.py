@@ -215,7 +215,7 @@ def fer_model_path() -> Path | None:
 
 
 def bench_alignment(fer_clf) -> None:
-    from fer_core.inference.overlay import crop_face
+    from fer_core.inference.crops import crop_face
 
     det = YuNetDetector()
     srcs = face_sources(n_lfw=100)

@@ -16,8 +16,9 @@ from fer_core.inference.faces import YuNetDetector
 from fer_core.inference.images import from_rgb, load_image_bytes
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS, reorder_probabilities
 from fer_core.preprocess import prepare_faces
-from fer_core.inference.realtime import FramePipeline
-from fer_core.inference.overlay import crop_face
+from fer_core.inference.realtime import DEFAULT_DOWNSCALE_WIDTH, FramePipeline
+from fer_core.inference.tracking import Tracker
+from fer_core.inference.crops import crop_face
 
 import keras  # noqa: E402
 from skimage import data as skimage_data  # noqa: E402
@@ -281,17 +282,15 @@ def test_smoothing_reduces_label_flicker(frame640: np.ndarray) -> None:
 
 
 def test_tracking_between_detections_follows_a_moving_face(frame640: np.ndarray, classifier: EmotionClassifier) -> None:
-    det = YuNetDetector()
     calls = []
 
-    class Counting:
-        name = "counting"
-
+    class Counting(YuNetDetector):
         def detect(self, frame):
             calls.append(1)
-            return det.detect(frame)
+            return super().detect(frame)
 
     pipe = FramePipeline(Counting(), classifier, detect_every=3)
+    assert pipe.detector.max_width == DEFAULT_DOWNSCALE_WIDTH  # the pipeline sets the detector's width
     first = pipe.process(frame640)[1][0]
     for step in range(1, 6):
         moved = np.roll(frame640, 6 * step, axis=1)
@@ -447,3 +446,38 @@ def test_predict_sources_in_chunks_keeps_order_and_errors(tmp_path, model, astro
     assert results_table([r for r, _ in together]) == results_table([r for r, _ in one])
     whole = list(predict_sources(path_sources([blank]), detector, classifier, whole_image_if_no_face=True))
     assert whole[0][0].status == "whole image"
+
+
+def test_the_detector_is_the_one_place_a_frame_is_downscaled(frame640: np.ndarray, classifier: EmotionClassifier) -> None:
+    seen = []
+
+    class Recording(YuNetDetector):
+        def _detect(self, frame):
+            seen.append(frame.shape[1])
+            return super()._detect(frame)
+
+    pipe = FramePipeline(Recording(), classifier, detect_every=1, downscale_width=320)
+    small = pipe.process(frame640)[1][0].box
+    pipe.configure(downscale_width=None)  # full size
+    full = pipe.process(frame640)[1][0].box
+    assert seen == [320, 640]
+    assert small.iou(full) > 0.8  # boxes come back in the frame's pixels either way
+    pipe.configure(detector=Recording())  # a new detector gets the pipeline's width too
+    assert pipe.detector.max_width is None
+
+
+def test_tracker_keeps_ids_drops_lost_faces_and_smooths() -> None:
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    a, b = Box(20, 20, 60, 60), Box(200, 40, 60, 60)
+    tracker = Tracker(max_missed=1, smoothing_window=2)
+    first = {t.track_id: t.box for t in tracker.step(frame, [a, b])}
+    again = tracker.step(frame, [Box(24, 22, 60, 60)], follow=False)  # a moved a little; b not seen
+    assert sorted(t.track_id for t in again) == sorted(first)  # b is kept for one missed round
+    assert {t.track_id: t.detected for t in again} == {1: True, 2: False}
+    assert [t.track_id for t in tracker.step(frame, [Box(26, 22, 60, 60)])] == [1]  # b dropped
+    assert [t.track_id for t in tracker.step(frame, [b])] == [1, 3]  # a new face gets a new id; a kept for a round
+    t = tracker.tracks[0]
+    p, q, r = np.eye(7, dtype=np.float32)[[0, 1, 2]]
+    tracker.smooth(t, p)
+    assert np.allclose(tracker.smooth(t, q), (p + q) / 2)
+    assert np.allclose(tracker.smooth(t, r), (q + r) / 2)  # window of 2

@@ -82,7 +82,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
     """Decode, detect, classify and display photos and zips of photos; returns the CSV rows."""
     from fer_core.inference.batch_predict import annotate, results_csv, results_table
     from fer_core.inference.images import to_rgb
-    from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face
+    from fer_core.inference.crops import DEFAULT_MARGIN, crop_face
 
     results, images, digest = _predicted(files, classifier, detector_name, whole_image, key_prefix)
     n_faces = sum(len(r.faces) for r in results if r.faces and not r.faces[0].whole_image)

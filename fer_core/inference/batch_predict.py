@@ -1,7 +1,7 @@
 """Emotion prediction on many still images (uploads, CLI) with the real-time engine's parts.
 
 `predict_images(images_bgr, detector, classifier)` finds the faces of every image, crops them
-the same way as the webcam pipeline (fer_core.inference.overlay.crop_face) and classifies the faces of
+the same way as the webcam pipeline (fer_core.inference.crops.crop_face) and classifies the faces of
 ALL images in one batched call. Results stay grouped per image, faces in reading order.
 `annotate(image, result)` draws them; `results_table(results)` gives CSV rows and
 `write_results_csv` writes them. Files, folders and zips of photos: inference.sources.
@@ -24,7 +24,8 @@ from fer_core.inference.boxes import Box
 from fer_core.inference.faces import FaceDetector
 from fer_core.inference.frames import ProbabilityClassifier
 from fer_core.inference.images import ensure_bgr
-from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
+from fer_core.inference.crops import DEFAULT_MARGIN, crop_face
+from fer_core.inference.overlay import draw_face, draw_text
 from fer_core.inference.results import FacePrediction
 from fer_core.labels import FER_LABELS
 

@@ -3,13 +3,14 @@
 `FramePipeline.process(frame_bgr) -> (annotated_bgr, [FacePrediction])` per camera frame:
 
 1. the frame is checked (corrupt frames are returned as they came and counted, never raised);
-2. every `detect_every`-th frame the detector runs on a copy downscaled to `downscale_width`;
-   detections are associated with existing tracks by IoU (track ids are stable); in between,
-   each track follows its face by template matching on a small grayscale frame;
+2. every `detect_every`-th frame the detector runs (it downscales the frame to its `max_width`,
+   which `downscale_width` sets: the one place a frame is shrunk for detection); a `Tracker`
+   (fer_core.inference.tracking) keeps each face's id: detections are associated with its tracks
+   by IoU, in between each track follows its face by template matching;
 3. all faces of the frame are cropped (square, with `margin`, optionally rotated upright from
    the eye landmarks) and classified in ONE compiled batch call;
-4. each track's probabilities are smoothed over its last `smoothing_window` frames (mean, or an
-   exponential average), which removes label flicker;
+4. the tracker smooths each track's probabilities over its last `smoothing_window` frames (mean,
+   or an exponential average), which removes label flicker;
 5. boxes and labels are drawn on a copy of the frame (a frame with no face is returned
    untouched, the same pixels, unless `show_fps` asks for the FPS text).
 
@@ -29,17 +30,17 @@ import time
 from collections import deque
 from typing import Any
 
-import cv2
 import numpy as np
 
 from fer_core.errors import ImageError
 from fer_core.inference.boxes import Box
+from fer_core.inference.crops import DEFAULT_MARGIN, crop_face
 from fer_core.inference.faces import FaceDetector
 from fer_core.inference.frames import ProbabilityClassifier, frame_problem
-from fer_core.inference.results import FacePrediction
 from fer_core.inference.images import ensure_bgr
-from fer_core.inference.overlay import DEFAULT_MARGIN, crop_face, draw_face, draw_text
-from fer_core.inference.tracking import TRACK_WIDTH, Track, associate, blend_box, match_template, template_patch
+from fer_core.inference.overlay import draw_face, draw_text
+from fer_core.inference.results import FacePrediction
+from fer_core.inference.tracking import SMOOTHING_MODES, Tracker
 
 # Chosen from benchmarks/realtime.py measurements: see docs/REALTIME.md.
 DEFAULT_DETECT_EVERY = 2
@@ -54,7 +55,8 @@ class FramePipeline:
         detector: any `FaceDetector` (fer_core.inference.faces.make_detector()).
         classifier: an EmotionClassifier (anything with `predict_proba(crops) -> (N, 7)` in FER order).
         detect_every: run the detector on every N-th frame, track in between (1: every frame).
-        downscale_width: detect on a copy this wide (None: full size); boxes come back in frame pixels.
+        downscale_width: the detector's `max_width`: it detects on a copy this wide (None: full
+            size) and gives boxes in frame pixels. Detectors without `max_width` detect as they are.
         smoothing_window: average a face's probabilities over its last k frames (1: no smoothing).
         smoothing: "mean" (of the window) or "ema" (alpha = 2 / (window + 1)).
         margin: extra crop around the face box, as a fraction of its side.
@@ -86,8 +88,8 @@ class FramePipeline:
         self.detector = detector
         self.classifier = classifier
         self._lock = threading.RLock()
-        self.max_missed = max_missed
-        self.min_iou = min_iou
+        self.tracker = Tracker(min_iou=min_iou, max_missed=max_missed, smoothing_window=smoothing_window,
+                               smoothing=smoothing)
         self.copy = copy
         self.configure(
             detect_every=detect_every,
@@ -114,30 +116,41 @@ class FramePipeline:
                 elif key == "downscale_width":
                     value = None if not value else max(64, int(value))
                 elif key == "smoothing_window":
-                    value = max(1, int(value))
+                    self.tracker.smoothing_window = max(1, int(value))
+                    continue
                 elif key == "smoothing":
-                    if value not in ("mean", "ema"):
+                    if value not in SMOOTHING_MODES:
                         raise ValueError("smoothing must be 'mean' or 'ema'")
+                    self.tracker.smoothing = value
+                    continue
                 elif key == "margin":
                     value = float(min(max(value, 0.0), 1.0))
                 elif key == "max_faces":
                     value = max(1, int(value))
                 elif key in ("detector", "classifier"):
-                    setattr(self, key, value)
-                    self._tracks = []  # old tracks belong to the old detector / model
-                    continue
+                    self.tracker.reset()  # old tracks belong to the old detector / model
                 elif key not in ("align", "show_fps", "draw"):
                     raise TypeError(f"unknown setting {key!r}")
                 setattr(self, key, value)
-            if "smoothing_window" in settings and hasattr(self, "_tracks"):
-                for t in self._tracks:
-                    t.history = deque(t.history, maxlen=self.smoothing_window)
+            if "detector" in settings or "downscale_width" in settings:
+                self._apply_downscale()
+
+    @property
+    def smoothing_window(self) -> int:
+        return self.tracker.smoothing_window
+
+    @property
+    def smoothing(self) -> str:
+        return self.tracker.smoothing
+
+    def _apply_downscale(self) -> None:
+        if hasattr(self.detector, "max_width"):
+            self.detector.max_width = self.downscale_width
 
     def reset(self) -> None:
         """Forget tracks and statistics (e.g. when the stream restarts)."""
         with self._lock:
-            self._tracks: list[Track] = []
-            self._next_id = 1
+            self.tracker.reset()
             self._frame_index = 0
             self.frames = 0
             self.skipped_frames = 0
@@ -199,7 +212,7 @@ class FramePipeline:
             except Exception as exc:  # noqa: BLE001 - a stream callback must not die on one frame
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self._tracks = []
+                self.tracker.reset()
                 results = []
             self.frames += 1
             self.last_results = results
@@ -217,98 +230,30 @@ class FramePipeline:
             return out, results
 
     def _process(self, frame: np.ndarray) -> list[FacePrediction]:
-        h, w = frame.shape[:2]
         index = self._frame_index
         self._frame_index += 1
-        run_detector = index % self.detect_every == 0
-        track_gray = None
-        if self.detect_every > 1:
-            tw = min(TRACK_WIDTH, w)
-            track_scale = tw / w
-            track_gray = cv2.cvtColor(
-                cv2.resize(frame, (tw, max(1, int(round(h * track_scale)))), interpolation=cv2.INTER_AREA),
-                cv2.COLOR_BGR2GRAY,
-            )
-        else:
-            track_scale = 1.0
-
-        if run_detector:
+        detections = None
+        if index % self.detect_every == 0:
             t = time.perf_counter()
-            boxes = self._detect(frame)
+            detections = self._detect(frame)
             self._detect_ms.append(time.perf_counter() - t)
-            self._update_tracks(boxes)
-        else:
-            self._follow_tracks(track_gray, track_scale, w, h)
-        if track_gray is not None:
-            for tr in self._tracks:
-                if tr.detected or tr.template is None:
-                    tr.template = template_patch(track_gray, tr.box.scaled(track_scale))
-
-        tracks = sorted(self._tracks, key=lambda t: -t.box.area)[: self.max_faces]
+        tracks = self.tracker.step(frame, detections, follow=self.detect_every > 1)
+        tracks = sorted(tracks, key=lambda t: -t.box.area)[: self.max_faces]
         if not tracks:
             return []
         crops = [crop_face(frame, t.box, self.margin, self.align) for t in tracks]
         t = time.perf_counter()
         probs = np.asarray(self.classifier.predict_proba(crops), dtype=np.float32)
         self._classify_ms.append(time.perf_counter() - t)
-        results = []
-        for tr, p in zip(tracks, probs):
-            results.append(FacePrediction(self._smooth(tr, p), tr.box, track_id=tr.track_id,
-                                          raw_probabilities=p, detected=tr.detected))
+        results = [FacePrediction(self.tracker.smooth(tr, p), tr.box, track_id=tr.track_id,
+                                  raw_probabilities=p, detected=tr.detected) for tr, p in zip(tracks, probs)]
         results.sort(key=lambda r: r.box.x)
         for i, r in enumerate(results):
             r.index = i  # left to right
         return results
 
     def _detect(self, frame: np.ndarray) -> list[Box]:
+        """The detector's boxes (it downscales the frame itself), clipped, largest first."""
         h, w = frame.shape[:2]
-        dw = self.downscale_width
-        if dw and w > dw:
-            f = dw / w
-            small = cv2.resize(frame, (dw, max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA)
-            boxes = [b.scaled(1.0 / f) for b in self.detector.detect(small)]
-        else:
-            boxes = list(self.detector.detect(frame))
-        boxes = [c for c in (b.clipped(w, h) for b in boxes) if c is not None]
+        boxes = [c for c in (b.clipped(w, h) for b in self.detector.detect(frame)) if c is not None]
         return sorted(boxes, key=lambda b: -b.area)[: self.max_faces * 2]
-
-    def _update_tracks(self, boxes: list[Box]) -> None:
-        matched, new = associate(self._tracks, boxes, self.min_iou)
-        kept = []
-        for i, tr in enumerate(self._tracks):
-            if i in matched:
-                b = boxes[matched[i]]
-                tr.box = blend_box(tr.box, b, 0.7)
-                tr.missed = 0
-                tr.detected = True
-                tr.template = None
-                kept.append(tr)
-            else:
-                tr.missed += 1
-                tr.detected = False
-                if tr.missed <= self.max_missed:
-                    kept.append(tr)
-        for j in new:
-            kept.append(Track(self._next_id, boxes[j], deque(maxlen=self.smoothing_window)))
-            self._next_id += 1
-        self._tracks = kept
-
-    def _follow_tracks(self, gray: np.ndarray | None, scale: float, w: int, h: int) -> None:
-        for tr in self._tracks:
-            tr.detected = False
-            if gray is None or tr.template is None:
-                continue
-            shift = match_template(gray, tr.template, tr.box.scaled(scale))
-            if shift is not None:
-                moved = tr.box.translated(shift[0] / scale, shift[1] / scale)
-                tr.box = moved.clipped(w, h) or tr.box
-
-    def _smooth(self, tr: Track, p: np.ndarray) -> np.ndarray:
-        if self.smoothing == "ema":
-            alpha = 2.0 / (self.smoothing_window + 1.0)
-            tr.ema = p.copy() if tr.ema is None else (1 - alpha) * tr.ema + alpha * p
-            return tr.ema.astype(np.float32)
-        if tr.history.maxlen != self.smoothing_window:
-            tr.history = deque(tr.history, maxlen=self.smoothing_window)
-        tr.history.append(p)
-        return np.mean(tr.history, axis=0).astype(np.float32)
