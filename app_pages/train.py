@@ -331,7 +331,7 @@ else:
         if pick:
             resume_button(pick, key="resume_from_list")
     with st.expander("Delete a run"):
-        deletable = [r.run_id for r in runs if r.status != "running" and not is_shipped(r)]
+        deletable = [r.run_id for r in runs if r.status not in ("starting", "running") and not is_shipped(r)]
         st.caption("Models that ship with fer-studio cannot be deleted.")
         victim = st.selectbox("Run", deletable, key="del_run", index=None, placeholder="choose a run")
         if st.button("Delete", icon=":material/delete:", disabled=victim is None, key="del_btn"):

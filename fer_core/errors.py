@@ -1,5 +1,5 @@
 """Exceptions that carry a message meant for the user (UI and CLI show str(exc) as is), and the
-CLI's exit codes for them (the training jobs read EXIT_BUSY from a child's status)."""
+CLI's exit codes for them."""
 
 EXIT_ERROR = 2  # a FerError: bad input or state, printed as "error: ..."
 EXIT_BUSY = 3  # TrainingBusyError: the store's training lock is held by another job

@@ -73,6 +73,39 @@ def test_train_busy_store_is_refused_without_leaving_a_run() -> None:
     assert [r.run_id for r in store.list_runs()] == []
 
 
+def _starting_run(store: ModelStore, source: str, **settings) -> str:
+    """A run as the app's jobs.start_training creates it for its worker (status "starting")."""
+    from fer_core.training.config import TrainConfig
+    from fer_core.training.loop import build_run_meta
+
+    config = TrainConfig.from_dict({"epochs": 1, **settings})
+    return store.create_run(build_run_meta(config, {"source": source}, status="starting")).run_id
+
+
+def test_worker_writes_why_it_could_not_start_into_the_run(tmp_path: Path) -> None:
+    """The worker contract (fer_core/training/worker.py): a failure before the start is the run's
+    own "start_failed" event and error, busy or not, and the CLI exit code says which."""
+    store = ModelStore()
+    missing = _starting_run(store, str(tmp_path / "nowhere.zip"))
+    res = run_cli("train", "--run", missing, "--no-progress")
+    assert res.returncode == 2 and "nowhere.zip" in res.stderr and "Traceback" not in res.stderr
+    [event] = [e for e in store.read_events(missing) if e["event"] == "start_failed"]
+    assert "nowhere.zip" in event["error"] and event["busy"] is False
+    assert store.get(missing).status == "failed" and "nowhere.zip" in store.get(missing).error
+
+    waiting = _starting_run(store, "demo")
+    with store.acquire_training_lock("someone-else"):
+        res = run_cli("train", "--run", waiting, "--no-progress")
+    assert res.returncode == 3, res.stderr
+    [event] = [e for e in store.read_events(waiting) if e["event"] == "start_failed"]
+    assert event["busy"] is True and "someone-else" in event["error"]
+
+    res = run_cli("train", "--run", waiting, "--epochs", "3", "--no-progress")  # the run's settings only
+    assert res.returncode == 2 and "drop --epochs" in res.stderr
+    res = run_cli("train", "--run", waiting, "--no-progress")  # no longer waiting to start
+    assert res.returncode == 2 and "not waiting to start" in res.stderr
+
+
 @pytest.mark.slow
 def test_train_runs_evaluate_on_demo(tmp_path: Path) -> None:
     res = run_cli("train", "--data", "demo", "--epochs", "2", "--max-train-images", "700",

@@ -27,8 +27,12 @@ def _wait_for_epochs(store: ModelStore, run_id: str, n: int, timeout: float = 24
 
 def test_job_trains_reports_epochs_and_finishes() -> None:
     store = ModelStore()
-    run_id = jobs.start_training("demo", {**QUICK, "epochs": 2}, store)
+    run_id = jobs.start_training("demo", {**QUICK, "epochs": 2, "name": "two epochs"}, store)
     assert jobs.running_job(store) is not None or store.get(run_id).status == "finished"
+    meta = store.read_meta(run_id)  # the worker trained the run it was given, with its settings
+    assert meta["name"] == "two epochs" and meta["params"]["max_train_images"] == QUICK["max_train_images"]
+    assert meta["dataset"]["source"] == "demo" and meta["dataset"]["fingerprint"]
+    assert [e["event"] for e in store.read_events(run_id)][0] == "start"
     snap = jobs.wait(store, run_id, timeout_s=300)
     assert snap.status == "finished", jobs.read_log_tail(store, run_id)
     assert snap.epochs_done == snap.epochs_total == 2
@@ -56,6 +60,15 @@ def test_stop_keeps_best_model_and_second_job_is_refused() -> None:
     assert info.usable
     store.load_model(run_id)  # the kept model loads
     assert [r.run_id for r in store.list_runs()] == [run_id]  # the refused job left no run
+
+
+def test_bad_settings_are_refused_before_anything_starts() -> None:
+    store = ModelStore()
+    with pytest.raises(FerError, match="epochs"):
+        jobs.start_training("demo", {**QUICK, "epochs": 0}, store)
+    with pytest.raises(FerError, match="bad training settings"):
+        jobs.start_training("demo", {**QUICK, "no_such_setting": 1}, store)
+    assert store.list_runs() == [] and not (store.root / jobs.JOB_LOG_DIR).exists()  # no process was started
 
 
 def test_failure_before_start_reports_the_subprocess_message(tmp_path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from model_helpers import DEMO_TRAIN, tiny_dataset, trained_demo_run
 
-from fer_core.errors import TrainingBusyError
+from fer_core.errors import StoreError, TrainingBusyError
 from fer_core.labels import FER_LABELS
 from fer_core.paths import PROJECT_ROOT
 from fer_core.store.runs import ModelStore
@@ -201,10 +201,14 @@ def test_sigterm_stops_and_restores_handlers(tmp_path: Path) -> None:
 
     ds = tiny_dataset(140, 14)
     config = TrainConfig(**{**QUICK, "epochs": 10})
-    # A run created beforehand (as the CLI / app do) is trained in place.
-    created = store.create_run({**build_run_meta(ds, config), "pid": 1}, run_id="20260101-000000-ui")
+    # A run created beforehand for a worker (as the app's jobs do: status "starting") is trained in place.
+    created = store.create_run({**build_run_meta(config, {"source": "demo"}, status="starting"), "pid": 1},
+                               run_id="20260101-000000-ui")
     run_id = train(ds, config, store=store, run_id=created.run_id, callbacks=[SendTerm()])
     assert run_id == created.run_id and store.read_meta(run_id)["pid"] == os.getpid()
+    assert store.read_meta(run_id)["dataset"]["fingerprint"] == ds.fingerprint  # what it trained on
+    with pytest.raises(StoreError, match="already exists"):  # only a "starting" run is trained in place
+        train(ds, config, store=store, run_id=run_id)
     assert store.get(run_id).status == "stopped"
     assert len(store.get(run_id).meta["history"]) <= 2
     assert signal.getsignal(signal.SIGTERM) == before

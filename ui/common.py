@@ -29,6 +29,7 @@ DATASET_KEY = "dataset_source"  # session_state: the dataset the pages work on (
 DATASET_LABEL_KEY = "dataset_label"  # session_state: how to name it (e.g. the uploaded file's name)
 
 STATUS_BADGE = {
+    "starting": ":blue-badge[:material/hourglass_top: starting]",
     "running": ":blue-badge[:material/sync: running]",
     "finished": ":green-badge[:material/check: finished]",
     "stopped": ":orange-badge[:material/stop: stopped]",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import fields
 from typing import Any
 
 from fer_core.cli.common import add_common, console, load_data, pct, print_evaluation
-from fer_core.errors import FerError, TrainingBusyError
+from fer_core.errors import FerError
 
 
 def _keras_progress_callback(enabled: bool, bars: bool = True) -> list[Any]:
@@ -60,17 +59,7 @@ def _train_config(args: argparse.Namespace) -> Any:
     from fer_core.training.architectures import DEFAULT_ARCHITECTURE
     from fer_core.training.config import TrainConfig
 
-    if args.config_json:
-        try:
-            data = json.loads(args.config_json)
-        except ValueError as exc:
-            raise FerError(f"--config-json is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise FerError("--config-json must be a JSON object of training settings")
-    else:
-        data = {}
-    cli_values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    data.update({k: v for k, v in cli_values.items() if v is not None})
+    data = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     arch = data.get("architecture") or DEFAULT_ARCHITECTURE
     try:
         if args.recommended:
@@ -80,28 +69,30 @@ def _train_config(args: argparse.Namespace) -> Any:
         raise FerError(f"bad training settings: {exc}") from None
 
 
-def _resume_conflicts() -> tuple[str, ...]:
-    """Options a resume refuses: it continues with the settings the run was started with."""
+def _refuse_settings(args: argparse.Namespace, mode: str, extra: tuple[str, ...] = ()) -> None:
+    """--run and --resume train with the settings stored in the run: refuse any given on the command line."""
     from fer_core.training.config import TrainConfig
 
-    return (*(f.name for f in fields(TrainConfig)), "recommended", "run_id", "config_json")
+    names = (*(f.name for f in fields(TrainConfig)), "recommended", "run_id", *extra)
+    given = [f"--{k.replace('_', '-')}" for k in names
+             if getattr(args, k, None) is not None and not (k == "recommended" and not args.recommended)]
+    if given:
+        raise FerError(f"{mode} trains with the settings stored in the run; drop {', '.join(given)}")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """`train --resume RUN`: continue a stopped, failed or killed run with its own settings."""
     from fer_core.store.default_model import resolve_run
     from fer_core.store.runs import ModelStore
+    from fer_core.training.jobs import resume_source
     from fer_core.training.resuming import resume, resume_check
 
-    given = [f"--{k.replace('_', '-')}" for k in _resume_conflicts()
-             if getattr(args, k, None) is not None and not (k == "recommended" and not args.recommended)]
-    if given:
-        raise FerError(f"--resume continues the run with the settings it was started with; drop {', '.join(given)}")
+    _refuse_settings(args, "--resume", extra=("run",))
     store = ModelStore()
     store.check_not_training()
     args.resume = resolve_run(store, args.resume).run_id  # a run id or a unique run name
     resume_check(store, args.resume)  # finished / no checkpoint: say so before loading any data
-    ds = load_data(args.data, args.progress_bars)
+    ds = load_data(args.data or resume_source(store, args.resume, "demo"), args.progress_bars)
     con = console()
     try:
         run_id = resume(
@@ -114,32 +105,52 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _report_run(args, store, run_id, ds, con)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """`train --run RUN`: the worker of a run the app created (training.worker has the contract)."""
+    from fer_core.store.runs import ModelStore
+    from fer_core.training.worker import train_created_run
+
+    _refuse_settings(args, "--run", extra=("data",))
+    store = ModelStore()
+    con = console()
+    datasets: list[Any] = []
+
+    def load(source: str) -> Any:
+        datasets.append(load_data(source, args.progress_bars))
+        return datasets[-1]
+
+    try:
+        run_id = train_created_run(
+            store, args.run, load,
+            callbacks=_keras_progress_callback(not args.no_progress, args.progress_bars),
+            on_start=lambda rid: con.print(f"training run {rid} in {store.root}"),
+        )
+    except KeyboardInterrupt:
+        return 130
+    return _report_run(args, store, run_id, datasets[-1], con)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from fer_core.store.runs import ModelStore
 
     if args.resume:
         return cmd_resume(args)
+    if args.run:
+        return cmd_run(args)
     config = _train_config(args)
     store = ModelStore()
     store.check_not_training()
-    ds = load_data(args.data, args.progress_bars)
+    ds = load_data(args.data or "demo", args.progress_bars)
 
-    from fer_core.training.loop import build_run_meta, train
+    from fer_core.training.loop import train
 
-    run_id = args.run_id
-    if run_id:
-        store.create_run(build_run_meta(ds, config), run_id=run_id)
     con = console()
     try:
         run_id = train(
-            ds, config, store=store, run_id=run_id,
+            ds, config, store=store, run_id=args.run_id,
             callbacks=_keras_progress_callback(not args.no_progress, args.progress_bars),
             on_start=lambda rid: con.print(f"training run {rid} ({config.architecture}) in {store.root}"),
         )
-    except TrainingBusyError:
-        if args.run_id:
-            _delete_quietly(store, args.run_id)
-        raise
     except KeyboardInterrupt:
         return 130
     return _report_run(args, store, run_id, ds, con)
@@ -162,13 +173,6 @@ def _report_run(args: argparse.Namespace, store: Any, run_id: str, ds: Any, con:
     return 0 if info.status in ("finished", "stopped") else 1
 
 
-def _delete_quietly(store: Any, run_id: str) -> None:
-    try:
-        store.delete(run_id)
-    except FerError:
-        pass
-
-
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, from the field's metadata (flags, type, help, choices); unset: None."""
     from fer_core.training.config import TrainConfig
@@ -187,14 +191,16 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     t = sub.add_parser("train", help="train a model into the model store")
-    t.add_argument("--data", default="demo", help="dataset source (default: demo)")
+    t.add_argument("--data", help="dataset source (default: demo)")
     t.add_argument("--recommended", action="store_true", help="start from the architecture's recommended recipe")
     add_config_options(t)
     t.add_argument("--resume", metavar="RUN",
                    help="continue a stopped, failed or killed run (id or name) from its last complete epoch "
                         "(same --data)")
-    t.add_argument("--run-id", help=argparse.SUPPRESS)
-    t.add_argument("--config-json", help="training settings as one JSON object (CLI flags override it)")
+    t.add_argument("--run-id", help="id of the new run (default: date-time-architecture)")
+    t.add_argument("--run", metavar="RUN_ID",
+                   help="train a run the app created (status 'starting') with the settings and dataset stored "
+                        "in it: how the Train page's worker process is started (docs/DESIGN.md)")
     t.add_argument("--evaluate", metavar="SPLIT", nargs="?", const="test", help="evaluate on SPLIT (default test) after training")
     add_common(t)
     t.set_defaults(func=cmd_train, loads_models=True)

@@ -197,7 +197,7 @@ def _record_in_meta(store: ModelStore, run_id: str, split: str, result: dict[str
         return
     try:
         info = store.get(run_id)
-        if info.status in ("running", "corrupt") or info.meta.get("shipped"):
+        if info.status in ("starting", "running", "corrupt") or info.meta.get("shipped"):
             return
         metrics = dict(info.meta.get("metrics") or {})
         metrics[f"{split}_accuracy"] = result["accuracy"]

@@ -29,6 +29,7 @@ _API = {
     "META_FILE": "layout",
     "EVENTS_FILE": "layout",
     "STATUSES": "layout",
+    "ACTIVE_STATUSES": "layout",
     "atomic_replace": "atomic",
     "atomic_write_bytes": "atomic",
     "atomic_write_json": "atomic",

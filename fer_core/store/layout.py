@@ -12,7 +12,9 @@ META_FILE = "meta.json"
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
 META_LOCK_FILE = ".meta.lock"
-STATUSES = ("running", "finished", "stopped", "failed", "corrupt")
+# "starting": created by training.jobs.start_training, its worker process not yet training it.
+STATUSES = ("starting", "running", "finished", "stopped", "failed", "corrupt")
+ACTIVE_STATUSES = ("starting", "running")  # a process owns the run (while it is alive)
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SPLIT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

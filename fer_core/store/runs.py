@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from fer_core.store.atomic import atomic_write_json, now_iso
 from fer_core.store.evaluations import EvaluationsMixin
-from fer_core.store.layout import EVENTS_FILE, META_FILE, MODEL_FILE, RUN_ID_RE, STATUSES, RunInfo
+from fer_core.store.layout import ACTIVE_STATUSES, EVENTS_FILE, META_FILE, MODEL_FILE, RUN_ID_RE, STATUSES, RunInfo
 from fer_core.store.lock import TrainingLockMixin
 from fer_core.store.model_files import load_model_file, save_model_file
 from fer_core.store.processes import process_alive, process_identity
@@ -140,13 +140,13 @@ class ModelStore(RunRecordsMixin, EvaluationsMixin, TrainingLockMixin):
         error = meta.get("error")
         if status not in STATUSES:
             return RunInfo(run_id, d, "corrupt", meta, f"meta.json has an unknown status {status!r}", has_model)
-        if status == "running" and self._is_dead(meta):
+        if status in ACTIVE_STATUSES and self._is_dead(meta):
             status, error = "failed", "interrupted"
         return RunInfo(run_id, d, status, meta, error, has_model)
 
     @staticmethod
     def _is_dead(meta: dict[str, Any]) -> bool:
-        """A "running" run whose process is gone (same host only; other hosts: cannot tell)."""
+        """A "starting" or "running" run whose process is gone (same host only; other hosts: cannot tell)."""
         host = meta.get("host")
         if host and host != socket.gethostname():
             return False

@@ -9,6 +9,7 @@
     loop           train(): one run in the store, start to end
     resuming       resume(): continue a stopped / failed / killed run
     jobs           training as a subprocess of the app: start, follow, stop, resume
+    worker         the subprocess's side of that contract (docs/DESIGN.md)
 
 May import fer_core's foundation, fer_core.data and fer_core.store; never inference, cli, charts
 or Streamlit (tests/test_layout.py).

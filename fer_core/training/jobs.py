@@ -1,16 +1,16 @@
-"""Training jobs that run outside the caller's process.
+"""Training jobs that run outside the caller's process: the app side of the worker contract.
 
-The app starts `python -m fer_core train ...` as a detached subprocess and follows the
-run's events.jsonl, so a page stays responsive, a reload reattaches (the running job is
-found from the store, not from any session state) and a stop is a file in the run folder.
-Nothing here imports TensorFlow.
+`start_training` creates the run (status "starting") and starts `python -m fer_core train --run
+RUN_ID` detached; the worker (fer_core.training.worker, which writes the contract out) reads the
+settings and the dataset from the run. The page follows the run's meta.json and events.jsonl, so
+it stays responsive, a reload reattaches (the running job is found from the store, not from any
+session state) and a stop is a file in the run folder. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -22,16 +22,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fer_core.errors import (
-    EXIT_BUSY,  # the exit code of `train` when the store is busy
-    FerError,
-    StoreError,
-    TrainingBusyError,
-)
+from fer_core.errors import FerError, StoreError, TrainingBusyError
 from fer_core.paths import PROJECT_ROOT
+from fer_core.store.layout import ACTIVE_STATUSES, RunInfo
 from fer_core.store.records import epochs_of
-from fer_core.store.layout import RunInfo
 from fer_core.store.runs import ModelStore
+from fer_core.training.config import TrainConfig
+from fer_core.training.loop import build_run_meta
+from fer_core.training.resuming import resume_check
+from fer_core.training.worker import STARTED, start_outcome
 
 JOB_LOG_DIR = ".jobs"
 LAUNCH_LOCK_FILE = ".launch.lock"
@@ -117,9 +116,9 @@ def progress(store: ModelStore, run_id: str) -> JobProgress:
 
 
 def running_job(store: ModelStore) -> RunInfo | None:
-    """The run that is training now on this store (its process alive), if any."""
+    """The run that is training (or starting to) now on this store (its process alive), if any."""
     for run in store.list_runs():
-        if run.status == "running":
+        if run.status in ACTIVE_STATUSES:
             return run
     return None
 
@@ -134,15 +133,6 @@ def read_log_tail(store: ModelStore, run_id: str, max_chars: int = 4000) -> str:
     except OSError:
         return ""
     return text[-max_chars:]
-
-
-def _error_from_log(text: str) -> str:
-    """The CLI prints user-facing errors as `error: ...`; otherwise the last line."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if ln.startswith("error:"):
-            return ln[len("error:") :].strip()
-    return lines[-1] if lines else "the training process ended without a message"
 
 
 @contextlib.contextmanager
@@ -171,57 +161,48 @@ def start_training(
     store: ModelStore | None = None,
     wait_s: float = 120.0,
 ) -> str:
-    """Start a training subprocess for `config` (a TrainConfig dict) on `data_source`.
+    """Create a run for `config` (a TrainConfig dict) on `data_source` and train it in a subprocess.
 
-    Returns the new run id once the subprocess holds the store's training lock for it (its run
-    folder exists). Raises TrainingBusyError when another training holds the store or is being
-    started (by another session or process), and FerError with the subprocess's own message
-    when it fails before starting.
+    Returns the run id once the worker holds the store's training lock and has started the run
+    (or already finished a very short one). Raises FerError on bad settings (before anything is
+    created), TrainingBusyError when another training holds the store or is being started (by
+    another session or process), and FerError with the worker's own message when it fails
+    before starting (the run it was given is then deleted).
     """
     store = store or ModelStore()
+    try:
+        settings = TrainConfig.from_dict(dict(config))
+    except (TypeError, ValueError) as exc:
+        raise FerError(f"bad training settings: {exc}") from None
     with _launch_slot(store):
         store.check_not_training()
-        run_id = store.new_run_id(str(config.get("architecture") or "model"))
-        while store.run_dir(run_id).exists():
-            time.sleep(1.0)
-            run_id = store.new_run_id(str(config.get("architecture") or "model"))
-        args = ["--data", str(data_source), "--run-id", run_id, "--config-json", json.dumps(config)]
-        return _launch(store, run_id, args, wait_s, lambda: store.meta_path(run_id).is_file())
+        meta = build_run_meta(settings, {"source": str(data_source)}, status="starting")
+        run_id = store.create_run(meta).run_id
+        try:
+            return _launch(store, run_id, ["--run", run_id], wait_s)
+        except BaseException:
+            _delete_unstarted(store, run_id)
+            raise
 
 
 def start_resume(data_source: str, run_id: str, store: ModelStore | None = None, wait_s: float = 120.0) -> str:
     """Resume a stopped, failed or killed run in a subprocess (see training.resuming).
 
-    Returns `run_id` once the subprocess holds the training lock; TrainingBusyError when another
-    training runs, FerError with the reason when the run cannot be resumed (finished, no or
-    damaged checkpoint, another dataset).
+    Returns `run_id` once the worker holds the training lock and has marked the run "running";
+    TrainingBusyError when another training runs, StoreError / FerError with the reason when the
+    run cannot be resumed (finished, no or damaged checkpoint, another dataset).
     """
     store = store or ModelStore()
     with _launch_slot(store):
         store.check_not_training()
-        info = store.get(run_id)
-        if info.status not in ("stopped", "failed"):
-            raise StoreError(f"Run {run_id} cannot be resumed (status: {info.status}).")
-        before = len(store.read_events(run_id))
-        args = ["--data", str(data_source), "--resume", run_id]
-        # The resumed process takes the lock first and marks the run "running" just after: return once
-        # it has, so that a caller polling the status right away does not read the old "failed".
-        return _launch(store, run_id, args, wait_s, lambda: len(store.read_events(run_id)) > before,
-                       started=lambda: store.get(run_id).status == "running")
+        resume_check(store, run_id)
+        return _launch(store, run_id, ["--resume", run_id, "--data", str(data_source)], wait_s)
 
 
 def can_resume(store: ModelStore, run_id: str) -> str | None:
     """None when `run_id` can be resumed now, else why not (for a disabled button's help)."""
-    from fer_core.store.checkpoints import read_last
-
     try:
-        info = store.get(run_id)
-        if info.status not in ("stopped", "failed"):
-            return f"the run is {info.status}"
-        if info.meta.get("imported") or info.meta.get("shipped"):
-            return "the run was not trained here"
-        if read_last(store, run_id) is None:
-            return "the run has no resume checkpoint (it ended before its first epoch, or is older)"
+        resume_check(store, run_id)
     except FerError as exc:
         return str(exc)
     return None
@@ -236,13 +217,13 @@ def resume_source(store: ModelStore, run_id: str, fallback: str) -> str:
     return fallback
 
 
-def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done: Any,
-            started: Any = None) -> str:
-    """Run `python -m fer_core train ARGS` detached, logging to the run's job log; return once it
-    holds the training lock for `run_id` (and `started()`, when given, is true), or ended
-    successfully (`done()` telling it ran)."""
+def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float) -> str:
+    """Run `python -m fer_core train ARGS` detached (output to the run's job log) and wait for
+    the worker's first word in the run's events: started (return the run id) or start_failed
+    (raise its error). A worker that ends without either left its reason in the log only."""
     log = log_path(store, run_id)
     log.parent.mkdir(parents=True, exist_ok=True)
+    before = len(store.read_events(run_id))
     cmd = [sys.executable, "-m", "fer_core", "train", *args, "--no-progress"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FER_MODELS_DIR": str(store.root)}
     with open(log, "ab") as out:
@@ -252,19 +233,28 @@ def _launch(store: ModelStore, run_id: str, args: list[str], wait_s: float, done
         )
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        holder = store.training_lock_holder()
-        if holder and holder.get("run_id") == run_id and (started is None or started()):
+        outcome = start_outcome(store.read_events(run_id)[before:])
+        if outcome is not None and outcome.get("event") in STARTED:
             return run_id
+        if outcome is not None:
+            error = str(outcome.get("error") or "the training process gave no reason")
+            raise TrainingBusyError(error) if outcome.get("busy") else FerError(f"Training could not start: {error}")
         code = proc.poll()
-        if code is not None:
-            if code == 0 and done():
-                return run_id  # already done (a very short training)
-            message = _error_from_log(read_log_tail(store, run_id))
-            if code == EXIT_BUSY:
-                raise TrainingBusyError(message)
-            raise FerError(f"Training could not start: {message}")
+        if code is not None and start_outcome(store.read_events(run_id)[before:]) is None:
+            tail = [ln.strip() for ln in read_log_tail(store, run_id).splitlines() if ln.strip()]
+            raise FerError(f"Training could not start: the process ended (exit code {code})"
+                           + (f": {tail[-1]}" if tail else "") + f"; see {log}.")
         time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)  # too late: the caller gives up on this start
     raise FerError(f"Training did not start within {wait_s:.0f} s; see {log}.")
+
+
+def _delete_unstarted(store: ModelStore, run_id: str) -> None:
+    """The one clean-up of the contract: a run start_training created whose worker never started it."""
+    with contextlib.suppress(FerError):
+        if not any(e.get("event") in STARTED for e in store.read_events(run_id)):
+            store.delete(run_id)
 
 
 def stop_training(store: ModelStore, run_id: str, force: bool = False) -> None:
@@ -289,6 +279,6 @@ def wait(store: ModelStore, run_id: str, timeout_s: float = 600.0, poll_s: float
     deadline = time.monotonic() + timeout_s
     while True:
         snap = progress(store, run_id)
-        if snap.status != "running" or time.monotonic() > deadline:
+        if snap.status not in ACTIVE_STATUSES or time.monotonic() > deadline:
             return snap
         time.sleep(poll_s)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fer_core.errors import FerError, StoreError, TrainingBusyError
+from fer_core.errors import FerError, StoreError
 from fer_core.labels import FER_LABELS
 from fer_core.store.atomic import now_iso
 from fer_core.store.checkpoints import remove_last
@@ -68,7 +68,8 @@ def _make_optimizer(config: TrainConfig) -> Any:
     return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9, nesterov=True, weight_decay=wd)
 
 
-def _dataset_info(dataset: Any) -> dict[str, Any]:
+def dataset_info(dataset: Any) -> dict[str, Any]:
+    """What a run records about the dataset it trains on."""
     report = getattr(dataset, "report", None)
     return {
         "name": getattr(dataset, "name", None),
@@ -78,8 +79,9 @@ def _dataset_info(dataset: Any) -> dict[str, Any]:
     }
 
 
-def build_run_meta(dataset: Any, config: TrainConfig) -> dict[str, Any]:
-    """meta.json content of a run that is about to start (status "running")."""
+def build_run_meta(config: TrainConfig, dataset: dict[str, Any], status: str = "running") -> dict[str, Any]:
+    """meta.json content of a run about to train (status "running"), or of one created for a
+    worker to train (status "starting": `dataset` then holds only its source)."""
     from fer_core.preprocess import DEFAULT_PREPROCESSING
 
     return {
@@ -88,13 +90,13 @@ def build_run_meta(dataset: Any, config: TrainConfig) -> dict[str, Any]:
         "labels": list(FER_LABELS),
         "input_shape": list(INPUT_SHAPE),
         "preprocessing": dict(DEFAULT_PREPROCESSING),
-        "dataset": _dataset_info(dataset),
+        "dataset": dataset,
         "params": config.to_dict(),
         "history": [],
         "metrics": {},
         "best_epoch": None,
         "num_params": None,
-        "status": "running",
+        "status": status,
         "error": None,
         **process_identity(),
     }
@@ -112,41 +114,36 @@ def train(
     """Train `config.architecture` on `dataset` into a run of `store`; returns the run id.
 
     `dataset` is a fer_core.data Dataset (splits with uint8 images and FER_LABELS indices).
-    With `run_id` of a run created beforehand (store.create_run), that run is used; a
-    `run_id` that does not exist yet names the new run; None picks a fresh id. `callbacks` are extra Keras callbacks; `on_start(run_id)`
+    `run_id`: None creates a new run with a fresh id; the id of a run `jobs.start_training`
+    created (status "starting") trains that run (see training.worker); any other id names the
+    new run. The run is created only once the training lock is held, so a refused or invalid
+    training leaves nothing behind. `callbacks` are extra Keras callbacks; `on_start(run_id)`
     is called once the run holds the training lock; `checkpoint_every_s` spaces the resume
-    checkpoints (callbacks.make_callbacks). Raises TrainingBusyError when another
-    training holds the store's lock, ValueError on bad settings or data, and re-raises any
-    training exception after recording it (status "failed").
+    checkpoints (callbacks.make_callbacks). Raises TrainingBusyError when another training
+    holds the store's lock, ValueError on bad settings or data, and re-raises any training
+    exception after recording it (status "failed").
     """
     config.validate()
     store = store or ModelStore()
+    created = run_id is not None and store.run_dir(run_id).is_dir()
+    if created and store.read_meta(run_id).get("status") != "starting":  # as written: its creator may be gone
+        raise StoreError(f"Run {run_id} already exists: train a new run, or resume this one.")
     data = prepare_training_data(dataset, config)  # bad data fails before a run folder exists
-
-    meta = build_run_meta(dataset, config)
-    existing = run_id is not None and store.run_dir(run_id).is_dir()
-    tentative = run_id or store.new_run_id(config.architecture)
-    locked = False
-    try:
-        with store.acquire_training_lock(tentative) as lock:
-            locked = True
-            if existing:
-                old = store.read_meta(run_id)
-                meta["name"] = meta["name"] or old.get("name")
-                meta["created"] = old.get("created") or now_iso()
-                store.update_meta(run_id, **meta)
-            else:
-                run_id = store.create_run(meta, run_id=run_id).run_id
-                lock.set_run_id(run_id)
-            if on_start is not None:
-                on_start(run_id)
-            train_in_run(store, run_id, data, config, callbacks, checkpoint_every_s=checkpoint_every_s)
-    except TrainingBusyError as exc:
-        if existing and not locked:
-            with contextlib.suppress(Exception):
-                store.update_meta(run_id, status="failed", error=str(exc))
-        raise
-    assert run_id is not None
+    meta = build_run_meta(config, dataset_info(dataset))
+    with store.acquire_training_lock(run_id or store.new_run_id(config.architecture)) as lock:
+        if created:
+            assert run_id is not None
+            old = store.read_meta(run_id)
+            meta["name"] = meta["name"] or old.get("name")
+            known = {k: v for k, v in meta["dataset"].items() if v is not None}
+            meta["dataset"] = {**(old.get("dataset") or {}), **known}  # keeps the source it was given
+            store.update_meta(run_id, **meta)
+        else:
+            run_id = store.create_run(meta, run_id=run_id).run_id
+            lock.set_run_id(run_id)
+        if on_start is not None:
+            on_start(run_id)
+        train_in_run(store, run_id, data, config, callbacks, checkpoint_every_s=checkpoint_every_s)
     return run_id
 
 

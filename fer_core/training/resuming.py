@@ -1,4 +1,7 @@
-"""Resume a stopped, failed or killed run from its last complete epoch (store.checkpoints)."""
+"""Resume a stopped, failed or killed run from its last complete epoch (store.checkpoints).
+
+`resume_check` is the one place the resume rules are written (the CLI, the app's jobs and its
+Resume button ask it); this module imports no TensorFlow until `resume` trains."""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ from fer_core.store.checkpoints import read_last
 from fer_core.store.processes import process_identity
 from fer_core.store.runs import ModelStore
 from fer_core.training.config import TrainConfig
-from fer_core.training.loop import train_in_run
-from fer_core.training.split import prepare_training_data
 
 RESUMABLE = ("stopped", "failed")
 
@@ -20,7 +21,7 @@ def resume_check(store: ModelStore, run_id: str, dataset: Any | None = None) -> 
     """Whether run `run_id` can be resumed: its TrainConfig and last checkpoint, or a StoreError
     that says why not (finished, still running, no or damaged checkpoint, another dataset)."""
     info = store.get(run_id)
-    if info.status == "running":
+    if info.status in ("starting", "running"):
         raise StoreError(f"Run {run_id} is still training: it cannot be resumed while it runs.")
     if info.status == "finished":
         raise StoreError(f"Run {run_id} has finished all its epochs: there is nothing to resume.")
@@ -67,6 +68,9 @@ def resume(
     appended to the same events.jsonl after a "resume" event. Raises StoreError when the run
     cannot be resumed (see resume_check) and TrainingBusyError when another training runs.
     """
+    from fer_core.training.loop import train_in_run
+    from fer_core.training.split import prepare_training_data
+
     store = store or ModelStore()
     store.check_not_training()
     config, last = resume_check(store, run_id, dataset)
