@@ -190,7 +190,7 @@ def test_enospc_mid_write_keeps_model_and_meta(tmp_path: Path, monkeypatch: pyte
     import keras
     import numpy as np
 
-    from fer_core.training.callbacks import save_checkpoint
+    from fer_core.training.run_state import save_checkpoint
 
     store = ModelStore(tmp_path / "models")
     run = store.create_run({"architecture": "x"})

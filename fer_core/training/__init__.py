@@ -5,6 +5,7 @@
     precision      float32 / bf16 (mixed precision where the hardware runs it)
     pipeline       tf.data input (autotune off), augmentation
     split          the arrays a run trains on: train / validation split, class weights
+    run_state      RunState: what the loop and its callbacks share; disk-full guard; signals
     callbacks      the run's Keras callbacks: stop, best checkpoint, epoch events, resume checkpoint
     loop           train(): one run in the store, start to end
     resuming       resume(): continue a stopped / failed / killed run

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,14 +24,8 @@ from fer_core.store.atomic import now_iso
 from fer_core.store.checkpoints import remove_last
 from fer_core.store.processes import process_identity
 from fer_core.store.runs import ModelStore
-from fer_core.training.callbacks import (
-    make_callbacks,
-    restore_loop_callback,
-    run_metrics,
-    save_checkpoint,
-    stop_on_signals,
-)
 from fer_core.training.config import INPUT_SHAPE, TrainConfig, cosine_lr
+from fer_core.training.run_state import RunState, save_checkpoint, stop_on_signals
 from fer_core.training.split import TrainingData, prepare_training_data
 
 
@@ -119,7 +112,7 @@ def train(
     new run. The run is created only once the training lock is held, so a refused or invalid
     training leaves nothing behind. `callbacks` are extra Keras callbacks; `on_start(run_id)`
     is called once the run holds the training lock; `checkpoint_every_s` spaces the resume
-    checkpoints (callbacks.make_callbacks). Raises TrainingBusyError when another training
+    checkpoints (callbacks.LastCheckpoint). Raises TrainingBusyError when another training
     holds the store's lock, ValueError on bad settings or data, and re-raises any training
     exception after recording it (status "failed").
     """
@@ -191,100 +184,90 @@ def _schedule_callbacks(config: TrainConfig, monitor: str) -> dict[str, Any]:
 def train_in_run(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig,
                  extra_callbacks: Sequence[Any], last: dict[str, Any] | None = None,
                  checkpoint_every_s: float = 0.0) -> None:
-    import keras
-
-    from fer_core.training.feeding import make_feed
-    from fer_core.training.precision import precision_scope
-
-    stop_flag = threading.Event()
-    initial_epoch = int(last["epoch"]) if last else 0
-    state: dict[str, Any] = {
-        "history": list(last.get("history") or []) if last else [],
-        "train_images": int(len(data.y_train)),
-        "val_images": int(len(data.y_val)),
-    }
+    """Train the run (it holds the training lock), from `last` (a resume checkpoint) or from scratch,
+    and record how it ended: status, error, metrics, the "end" event."""
+    state = RunState(store, run_id, train_images=int(len(data.y_train)), val_images=int(len(data.y_val)))
     if last:
-        state.update(best_value=last.get("best_value"), best_epoch=last.get("best_epoch"),
-                     best_logs=last.get("best_logs") or {})
-    monitor = "val_accuracy"
+        state.resume_from(last)
     status, error = "failed", None
     started = time.perf_counter()
     earlier_seconds = float(store.read_meta(run_id).get("total_seconds") or 0.0) if last else 0.0
+    initial_epoch = int(last["epoch"]) if last else 0
     store.append_event(run_id, {
         "event": "resume" if last else "start", "time": now_iso(), "architecture": config.architecture,
-        "train_images": state["train_images"], "val_images": state["val_images"],
+        "train_images": state.train_images, "val_images": state.val_images,
         "validation": data.validation_source, "epochs": config.epochs, "precision": config.precision,
         **({"from_epoch": initial_epoch} if last else {}),
     })
     try:
-        with stop_on_signals(stop_flag), precision_scope(config.precision):
-            keras.utils.set_random_seed(config.seed + initial_epoch)
-            strategy = select_strategy()
-            with strategy.scope():
-                model = _build_compiled(config, last)
-            store.update_meta(
-                run_id,
-                num_params=int(model.count_params()),
-                class_weight=data.class_weight,
-                validation_source=data.validation_source,
-                train_images=state["train_images"],
-                val_images=state["val_images"],
-                precision=config.precision,
-                **({"history": state["history"], "resumed": [*_resumes(store, run_id), initial_epoch]} if last else {}),
-            )
-            # A resumed run draws other shuffles and augmentations than the epochs it already ran.
-            data_seed = config.seed + initial_epoch
-            train_ds = make_feed(
-                data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
-                random_erasing=config.random_erasing, seed=data_seed, sample_weights=data.sample_weights,
-            )
-            val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
-            schedule = _schedule_callbacks(config, monitor)
-            cbs: list[Any] = [*schedule.values(), *make_callbacks(store, run_id, monitor, stop_flag, state, schedule,
-                                                                   checkpoint_every_s)]
-            if last:
-                cbs.append(restore_loop_callback(schedule, last.get("callbacks") or {}))
-            cbs.append(keras.callbacks.TerminateOnNaN())
-            cbs.extend(extra_callbacks)
-            if initial_epoch < config.epochs:
-                model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                          callbacks=cbs, shuffle=False, verbose=0)
-            if state.get("best_epoch") is None and not store.model_path(run_id).exists():
-                save_checkpoint(store, run_id, model, len(state["history"]), None)  # no usable metric: keep what we have
-            losses = [e.get("loss") for e in state["history"]]
-            if losses and losses[-1] is None:
-                status, error = "failed", "the loss became NaN (try a lower learning rate)"
-            elif stop_flag.is_set():
-                status = "stopped"
-            else:
-                status = "finished"
+        with stop_on_signals(state.stop_flag):
+            _fit(state, data, config, extra_callbacks, last, checkpoint_every_s)
+        status, error = _outcome(state)
     except BaseException as exc:
         status = "failed"
-        if isinstance(exc, FerError):
-            error = str(exc)
-        else:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = str(exc) if isinstance(exc, FerError) else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise
     finally:
-        with contextlib.suppress(Exception):
-            store.update_meta(
-                run_id,
-                status=status,
-                error=error,
-                metrics=run_metrics(state, monitor),
-                best_epoch=state.get("best_epoch"),
-                history=state["history"],
-                total_seconds=round(earlier_seconds + time.perf_counter() - started, 2),
-            )
-        with contextlib.suppress(Exception):
-            store.append_event(run_id, {
-                "event": "end", "status": status, "error": error, "time": now_iso(),
-                "best_epoch": state.get("best_epoch"), "epochs_run": len(state["history"]),
-            })
-        with contextlib.suppress(Exception):
-            store.clear_stop(run_id)
-        if status == "finished":
-            remove_last(store, run_id)  # nothing left to resume: free the optimizer-state checkpoint
+        _record_end(state, status, error, total_seconds=round(earlier_seconds + time.perf_counter() - started, 2))
+
+
+def _fit(state: RunState, data: TrainingData, config: TrainConfig, extra_callbacks: Sequence[Any],
+         last: dict[str, Any] | None, checkpoint_every_s: float) -> None:
+    """Build (or restore) the model and run model.fit with the run's callbacks."""
+    import keras
+
+    from fer_core.training.callbacks import run_callbacks
+    from fer_core.training.feeding import make_feed
+    from fer_core.training.precision import precision_scope
+
+    store, run_id = state.store, state.run_id
+    initial_epoch = int(last["epoch"]) if last else 0
+    with precision_scope(config.precision):
+        keras.utils.set_random_seed(config.seed + initial_epoch)
+        with select_strategy().scope():
+            model = _build_compiled(config, last)
+        store.update_meta(
+            run_id, num_params=int(model.count_params()), class_weight=data.class_weight,
+            validation_source=data.validation_source, train_images=state.train_images,
+            val_images=state.val_images, precision=config.precision,
+            **({"history": state.history, "resumed": [*_resumes(store, run_id), initial_epoch]} if last else {}),
+        )
+        # A resumed run draws other shuffles and augmentations than the epochs it already ran.
+        train_ds = make_feed(
+            data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
+            random_erasing=config.random_erasing, seed=config.seed + initial_epoch, sample_weights=data.sample_weights,
+        )
+        val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
+        callbacks = [*run_callbacks(state, _schedule_callbacks(config, state.monitor), checkpoint_every_s, last),
+                     *extra_callbacks]
+        if initial_epoch < config.epochs:
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+                      callbacks=callbacks, shuffle=False, verbose=0)
+        if state.best_epoch is None and not store.model_path(run_id).exists():
+            save_checkpoint(store, run_id, model, len(state.history), None)  # no usable metric: keep what we have
+
+
+def _outcome(state: RunState) -> tuple[str, str | None]:
+    """How a run that returned from fit ended: (status, error)."""
+    losses = [e.get("loss") for e in state.history]
+    if losses and losses[-1] is None:
+        return "failed", "the loss became NaN (try a lower learning rate)"
+    return ("stopped" if state.stop_flag.is_set() else "finished"), None
+
+
+def _record_end(state: RunState, status: str, error: str | None, total_seconds: float) -> None:
+    """Write how the run ended into meta.json and events.jsonl (never raises: the run's own error wins)."""
+    store, run_id = state.store, state.run_id
+    with contextlib.suppress(Exception):
+        store.update_meta(run_id, status=status, error=error, metrics=state.metrics(), best_epoch=state.best_epoch,
+                          history=state.history, total_seconds=total_seconds)
+    with contextlib.suppress(Exception):
+        store.append_event(run_id, {"event": "end", "status": status, "error": error, "time": now_iso(),
+                                    "best_epoch": state.best_epoch, "epochs_run": len(state.history)})
+    with contextlib.suppress(Exception):
+        store.clear_stop(run_id)
+    if status == "finished":
+        remove_last(store, run_id)  # nothing left to resume: free the optimizer-state checkpoint
 
 
 def _resumes(store: ModelStore, run_id: str) -> list[int]:
