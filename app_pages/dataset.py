@@ -18,17 +18,8 @@ from fer_core.colors import emotion_hex
 from fer_core.data import cache
 from fer_core.errors import FerError
 from fer_core.paths import cache_dir
-from ui.common import (
-    DEMO_SOURCE,
-    dataset_caption,
-    dataset_label,
-    dataset_source,
-    friendly_errors,
-    load_dataset_ui,
-    page_header,
-    set_dataset,
-    shared_dataset_path,
-)
+from ui.datasets import DEMO_SOURCE, dataset_caption, dataset_label, dataset_source, load_dataset_ui, set_dataset, shared_dataset_path
+from ui.page import friendly_errors, page_header
 
 page_header(
     "Dataset explorer", ":material/photo_library:",

@@ -14,17 +14,9 @@ import streamlit as st
 from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
 from fer_core.errors import FerError, StoreError
 from fer_core.store.evaluations import EvaluationKey, SavedEvaluation
-from ui.common import (
-    current_dataset,
-    dataset_caption,
-    friendly_errors,
-    get_store,
-    no_model_prompt,
-    page_header,
-    report_corrupt_runs,
-    run_label,
-    usable_runs,
-)
+from ui.datasets import current_dataset, dataset_caption
+from ui.page import friendly_errors, page_header
+from ui.runs import get_store, no_model_prompt, report_corrupt_runs, run_label, usable_runs
 
 MAX_IMAGES = 24
 

@@ -5,18 +5,9 @@ Renders fast: no TensorFlow, no dataset decoding here.
 
 import streamlit as st
 
-from ui.common import (
-    STATUS_BADGE,
-    dataset_label,
-    dataset_source,
-    default_run,
-    friendly_errors,
-    get_store,
-    is_shipped,
-    no_model_prompt,
-    report_corrupt_runs,
-    run_label,
-)
+from ui.datasets import dataset_label, dataset_source
+from ui.page import friendly_errors
+from ui.runs import STATUS_BADGE, default_run, get_store, is_shipped, no_model_prompt, report_corrupt_runs, run_label
 
 st.title(":material/mood: fer-studio")
 st.markdown(

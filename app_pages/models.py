@@ -17,16 +17,9 @@ import streamlit as st
 from fer_core.labels import FER_LABELS
 from fer_core.store.importing import LABEL_ORDER_NAMES, SCALE_NAMES
 from fer_core.store.safety import max_model_bytes
-from ui.common import (
-    current_dataset,
-    dataset_caption,
-    friendly_errors,
-    get_store,
-    page_header,
-    report_corrupt_runs,
-    run_label,
-    usable_runs,
-)
+from ui.datasets import current_dataset, dataset_caption
+from ui.page import friendly_errors, page_header
+from ui.runs import get_store, report_corrupt_runs, run_label, usable_runs
 
 SCALES = list(SCALE_NAMES)
 ORDERS = ["csv", "alphabetical", "custom"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
+from ui.classifiers import load_classifier, model_and_detector
+from ui.page import friendly_errors, page_header
 from ui.predict_view import predict_and_show
 
 page_header(

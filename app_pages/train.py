@@ -17,18 +17,9 @@ from fer_core.errors import StoreError
 from fer_core.training import jobs
 from fer_core.training.config import CONFIG_DEFAULTS, LR_SCHEDULES, OPTIMIZERS
 from fer_core.training.precision import PRECISIONS, default_precision
-from ui.common import (
-    STATUS_BADGE,
-    current_dataset,
-    dataset_caption,
-    dataset_label,
-    dataset_source,
-    friendly_errors,
-    get_store,
-    is_shipped,
-    page_header,
-    report_corrupt_runs,
-)
+from ui.datasets import current_dataset, dataset_caption, dataset_label, dataset_source
+from ui.page import friendly_errors, page_header
+from ui.runs import STATUS_BADGE, get_store, is_shipped, report_corrupt_runs
 
 LIVE_REFRESH_S = 2.0
 

@@ -15,7 +15,8 @@ from fer_core.errors import FerError
 from fer_core.inference.realtime import DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH, DEFAULT_SMOOTHING_WINDOW
 from fer_core.inference.webrtc import rtc_configuration
 from ui import webcam
-from ui.common import friendly_errors, load_classifier, model_and_detector, page_header
+from ui.classifiers import load_classifier, model_and_detector
+from ui.page import friendly_errors, page_header
 from ui.predict_view import badge, predict_and_show
 
 page_header(

@@ -107,7 +107,7 @@ captions = [c.value for c in at.caption]
 first_status = [c for c in captions if "Model ready" in c or "Loading the model" in c]
 home_title = [t.value for t in at.title]
 
-import ui.common as common
+import ui.classifiers as common
 from fer_core.inference.warmup import READY, FAILED
 deadline = time.monotonic() + 300
 while time.monotonic() < deadline:

@@ -3,7 +3,7 @@
 `streamlit_app.py` calls `start_default_preload()` after the page of the run has been drawn
 (so the Home page's first render never waits for TensorFlow): it loads the default model's
 classifier and warms the face detector in a daemon thread, into the same cache the Predict and
-Webcam pages read (`ui.common.CLASSIFIERS`). `model_status()` shows "Loading the model…" and
+Webcam pages read (`ui.classifiers.CLASSIFIERS`). `model_status()` shows "Loading the model…" and
 then "Model ready" in the sidebar. `FER_PRELOAD=0` turns the preload off (the test suite does,
 except where a test checks the preload).
 """
@@ -14,7 +14,8 @@ import streamlit as st
 
 from fer_core.inference.warmup import FAILED, LOADING, READY
 from fer_core.inference.warmup import classifier_key, load_classifier, preload_enabled
-from ui.common import CLASSIFIERS, get_store, usable_runs
+from ui.classifiers import CLASSIFIERS
+from ui.runs import get_store, usable_runs
 from ui.webcam import preload_webrtc_native
 
 #: How often the sidebar looks again while the model loads.
