@@ -45,7 +45,7 @@ SLACK = 1.08  # epochs run a little slower than the probe's (checkpoints of bett
 
 def pack(source: str, out: Path) -> None:
     """The train split of `source`, decoded by fer_core, as out/train.npy.xz + out/dataset.json."""
-    from fer_core.data.loader import load_dataset
+    from fer_core.data import load_dataset
 
     ds = load_dataset(source)
     train = ds.split("train")
@@ -60,7 +60,7 @@ def pack(source: str, out: Path) -> None:
 
 def load_packed(folder: Path) -> Any:
     """The packed train split as a fer_core Dataset carrying the original file's identity."""
-    from fer_core.data.types import Dataset, LoadReport, Split
+    from fer_core.data import Dataset, LoadReport, Split
 
     info = json.loads((folder / "dataset.json").read_text())
     with lzma.open(folder / "train.npz.xz", "rb") as fh:

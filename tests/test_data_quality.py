@@ -10,7 +10,7 @@ import numpy as np
 from fer_core.data import load_dataset
 from fer_core.data import samples as S
 from fer_core.data.quality import blank_indices, find_duplicates
-from fer_core.data.types import Split
+from fer_core.data import Split
 
 
 def _split(imgs: list[np.ndarray]) -> Split:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_core.data.loader import load_demo
+from fer_core.data import load_demo
 from fer_core.store.runs import ModelStore
 from fer_core.training import callbacks as callbacks_module
 from fer_core.training import config as training_config
@@ -166,7 +166,7 @@ def test_engine_trains_on_jax_and_the_model_serves_under_tensorflow(tmp_path: Pa
         pytest.skip("jax is not installed")
     code = (
         "import keras\n"
-        "from fer_core.data.loader import load_demo\n"
+        "from fer_core.data import load_demo\n"
         "from fer_core.store.runs import ModelStore\n"
         "from fer_core.training import feeding\n"
         "from fer_core.training.config import TrainConfig\n"

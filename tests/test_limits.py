@@ -13,7 +13,7 @@ import pytest
 
 from fer_core.data import cache, load_dataset
 from fer_core.data import samples as S
-from fer_core.data.safezip import DEFAULT_LIMITS
+from fer_core.data import DEFAULT_LIMITS
 from fer_core.paths import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]

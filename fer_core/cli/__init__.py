@@ -1,6 +1,2 @@
-"""The command line: `python -m fer_core <command>` (see cli.main)."""
-
-
-from fer_core.cli.main import build_parser, main
-
-__all__ = ["build_parser", "main"]
+"""The command line: `python -m fer_core <command>` (parser and exit codes in cli.main; one module per
+command group, on cli.common). Declares no API of its own (tests/test_layout.py)."""

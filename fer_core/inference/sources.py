@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_core.data.safezip import DEFAULT_LIMITS, ZipLimits, check_zip, normalize_member_name, read_member
+from fer_core.data.safezip import normalize_member_name, read_member
+from fer_core.data import DEFAULT_LIMITS, ZipLimits, check_zip
 from fer_core.errors import FerError, ImageError
 from fer_core.inference.batch_predict import ImageResult, predict_images
 from fer_core.inference.faces import FaceDetector

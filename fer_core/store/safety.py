@@ -128,7 +128,7 @@ def _h5_config(path: Path, name: str) -> tuple[Any, str | None]:
 
 
 def _keras_config(path: Path, name: str) -> tuple[Any, str | None]:
-    from fer_core.data.safezip import ZipLimits, check_zip
+    from fer_core.data import ZipLimits, check_zip
 
     limit = max_model_bytes()
     # A model archive holds a few members; weights compress poorly, so a high ratio is a bomb.

@@ -14,36 +14,7 @@
 
 May import fer_core's foundation, fer_core.data and fer_core.store; never inference, cli, charts
 or Streamlit (tests/test_layout.py).
+
+Import names from the module that defines them (`from fer_core.training.<module> import ...`): this
+package declares no API of its own (tests/test_layout.py).
 """
-
-from __future__ import annotations
-
-from fer_core.lazy import lazy_getattr
-
-# public name -> the module of this package that defines it (imported on first use, so importing
-# the package costs nothing and pulls in no TensorFlow)
-_API = {
-    "ARCHITECTURES": "architectures",
-    "build_model": "architectures",
-    "get_spec": "architectures",
-    "TrainConfig": "config",
-    "cosine_lr": "config",
-    "PRECISIONS": "precision",
-    "default_precision": "precision",
-    "precision_scope": "precision",
-    "make_dataset": "pipeline",
-    "prepare_training_data": "split",
-    "TrainingData": "split",
-    "train": "loop",
-    "build_run_meta": "loop",
-    "resume": "resuming",
-    "resume_check": "resuming",
-    "start_training": "jobs",
-    "start_resume": "jobs",
-    "can_resume": "jobs",
-    "stop_training": "jobs",
-    "progress": "jobs",
-    "running_job": "jobs",
-}
-__all__ = sorted(_API)
-__getattr__ = lazy_getattr(__name__, _API)
