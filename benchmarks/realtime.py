@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/realtime.py [--quick] [--frames N] [--no-mtcnn]
 
 1. Detector accuracy: recall and false positives of each detector (and detection width) on
-   real photos with known faces (fer_core.inference.detector_cases: astronaut, camera, 100 LFW faces at
+   real photos with known faces (benchmarks.detector_cases: astronaut, camera, 100 LFW faces at
    several scales, rotations, occlusions, low light, 4-face frames; 25+ face-free frames),
    plus ms per 640x480 frame. Recall by face width.
 2. End to end (FramePipeline): frames/s and p50/p95 latency per 640x480 frame with 1 face and
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer_core.inference.detector_cases import FRAME_H, FRAME_W
-from fer_core.inference.detector_cases import build_cases, face_sources, negative_images, place_face
-from fer_core.inference.detector_eval import evaluate_detector, match  # noqa: E402
+from benchmarks.detector_cases import FRAME_H, FRAME_W
+from benchmarks.detector_cases import build_cases, face_sources, negative_images, place_face
+from benchmarks.detector_eval import evaluate_detector, match  # noqa: E402
 from fer_core.inference.faces import HaarDetector, MTCNNDetector, YuNetDetector  # noqa: E402
 
 

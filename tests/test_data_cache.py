@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fer_core.data import cache, csv_source, demo, images, load_dataset, load_demo
-from fer_core.data import samples as S
+from tests import samples as S
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fer_core.data import load_dataset
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.errors import DatasetError
 from fer_core.labels import FER_LABELS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_core.data import load_dataset
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.data.quality import blank_indices, find_duplicates
 from fer_core.data import Split
 

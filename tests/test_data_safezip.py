@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fer_core.data import ZipLimits, check_zip, load_dataset
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.data.safezip import normalize_member_name, read_member
 from fer_core.errors import DatasetError, UnsafeArchiveError
 

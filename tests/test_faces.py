@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from fer_core.inference import faces
-from fer_core.inference.detector_cases import build_cases, face_sources, negative_images, place_face
-from fer_core.inference.detector_eval import evaluate_detector, match
+from benchmarks.detector_cases import build_cases, face_sources, negative_images, place_face
+from benchmarks.detector_eval import evaluate_detector, match
 from fer_core.errors import FerError, ImageError
 from fer_core.inference.boxes import Box
 from fer_core.inference.faces import HaarDetector, YuNetDetector, available_detectors, make_detector

@@ -26,7 +26,7 @@ import pytest
 
 from fer_core.data import ZipLimits, load_dataset
 from fer_core.data import images as data_images
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.data.images import BadImage, decode_image
 from fer_core.errors import DatasetError, ImageError, ModelFileError, UnsafeArchiveError
 from fer_core.inference.images import load_image_bytes

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fer_core.data import cache, load_dataset
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.data import DEFAULT_LIMITS
 from fer_core.paths import cache_dir
 

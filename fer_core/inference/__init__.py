@@ -10,7 +10,6 @@
                    (with frames, overlay, tracking); webrtc: the browser stream's glue
     saliency       Grad-CAM
     evaluation     metrics of a stored model on a labelled split
-    detector_cases, detector_eval   how well a face detector does on real faces
     warmup         the app's background preload of the default model
 
 May import fer_core's foundation (errors, labels, paths, preprocess, colors, charts), fer_core.data

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from fer_core.data import ZipLimits, load_dataset
 from fer_core.data import images as data_images
-from fer_core.data import samples as S
+from tests import samples as S
 from fer_core.data.images import BadImage, decode_image
 from fer_core.errors import DatasetError, FerError, ImageError, ModelFileError, UnsafeArchiveError
 from fer_core.inference.images import MAX_IMAGE_PIXELS, load_image_bytes

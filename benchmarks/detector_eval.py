@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_core.inference.boxes import Box
-from fer_core.inference.detector_cases import Case
+from benchmarks.detector_cases import Case
 from fer_core.inference.faces import FaceDetector
 
 MATCH_IOU = 0.3

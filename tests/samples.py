@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_core.data.demo import render_face
+from fer_core.data import render_face
 from fer_core.labels import FER_LABELS
 
 CSV_USAGE = {"train": "Training", "test": "PublicTest", "private_test": "PrivateTest"}
