@@ -1,5 +1,6 @@
-"""Helpers for the app tests: a tiny trained run (trained once per session, via the CLI so the
-test process does not pay TensorFlow's import for it), tiny dataset zips and a face photo."""
+"""Helpers for the app tests: a tiny trained run (trained once per session by the `tiny_store`
+fixture, via the CLI so the test process does not pay TensorFlow's import for it), tiny dataset
+zips and a face photo."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,15 +16,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN_ID = "tiny-demo-run"
-_TRAINED: Path | None = None
 
 
-def trained_store() -> Path:
-    """A model store holding one finished mini_xception run (1 epoch on a slice of the demo set)."""
-    global _TRAINED
-    if _TRAINED is not None and (_TRAINED / TINY_RUN_ID / "model.keras").is_file():
-        return _TRAINED
-    base = Path(tempfile.mkdtemp(prefix="fer-tiny-store-"))
+def train_tiny_store(base: Path) -> Path:
+    """A model store at `base` holding one finished mini_xception run (1 epoch on a slice of the demo
+    set), trained through the CLI; the session fixture `tiny_store` (tests/conftest.py) makes it once."""
     env = {**os.environ, "FER_MODELS_DIR": str(base), "TF_CPP_MIN_LOG_LEVEL": "2"}
     out = subprocess.run(
         [sys.executable, "-m", "fer_core", "train", "--data", "demo", "--arch", "mini_xception", "--epochs", "1",
@@ -33,16 +29,14 @@ def trained_store() -> Path:
     )
     if out.returncode != 0:
         raise RuntimeError(f"tiny training failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    _TRAINED = base
     return base
 
 
-def install_tiny_run(models_dir: str | Path) -> str:
-    """Copy the session's tiny run into `models_dir` (the test's own store); returns its run id."""
-    src = trained_store() / TINY_RUN_ID
+def install_tiny_run(tiny_store: Path, models_dir: str | Path) -> str:
+    """Copy the session's tiny run (fixture `tiny_store`) into `models_dir`, the test's own store; its run id."""
     dst = Path(models_dir) / TINY_RUN_ID
     if not dst.exists():
-        shutil.copytree(src, dst)
+        shutil.copytree(tiny_store / TINY_RUN_ID, dst)
     return TINY_RUN_ID
 
 
@@ -102,3 +96,32 @@ def webp_bytes(img_bgr: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".webp", img_bgr)
     assert ok
     return buf.tobytes()
+
+
+# --------------------------------------------------------------------------- AppTest
+
+APP = str(ROOT / "streamlit_app.py")
+APP_TIMEOUT = 180
+
+
+def new_app():
+    """The app under streamlit.testing.v1.AppTest, run once (the home page)."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=APP_TIMEOUT).run()
+
+
+def open_page(at, page: str):
+    return at.switch_page(page).run()
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at) -> str:
+    """Every text element of the page, one per line (markdown, captions, alerts, titles)."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success]
+    parts += [t.value for t in at.title] + [s.value for s in at.subheader]
+    return "\n".join(str(p) for p in parts)

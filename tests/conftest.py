@@ -13,24 +13,39 @@ from fer_core.paths import shared_fer2013_zip  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the user's models/ or ~/.cache from a test."""
     monkeypatch.setenv("FER_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
-    monkeypatch.setenv("FER_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    monkeypatch.setenv("FER_CACHE_DIR", str(session_cache))
     # No background model preload in AppTest runs (it would load every test's model in this
     # process); tests of the preload turn it on, browser servers get the app's default (on).
     monkeypatch.setenv("FER_PRELOAD", "0")
 
 
-_CACHE: Path | None = None
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache per test session: decoding the demo set or FER-2013 once is enough."""
+    return tmp_path_factory.mktemp("cache")
 
 
-def _session_cache(factory: pytest.TempPathFactory) -> Path:
-    # One cache per test session: decoding the demo set or FER-2013 once is enough.
-    global _CACHE
-    if _CACHE is None:
-        _CACHE = factory.mktemp("cache")
-    return _CACHE
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
+    """(store, run_id, demo dataset): one short real training on the demo set, shared by the session."""
+    from model_helpers import train_demo_run
+
+    with pytest.MonkeyPatch.context() as mp:  # the demo set decodes into the session's cache
+        mp.setenv("FER_CACHE_DIR", str(session_cache))
+        return train_demo_run(tmp_path_factory.mktemp("demo-run-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
+    """A model store holding the tiny run the app tests install (tests/app_helpers.install_tiny_run)."""
+    from tests.app_helpers import train_tiny_store
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FER_CACHE_DIR", str(session_cache))
+        return train_tiny_store(tmp_path_factory.mktemp("tiny-store"))
 
 
 @pytest.fixture(scope="session")

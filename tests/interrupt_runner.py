@@ -11,7 +11,9 @@ Modes:
                      epoch 1's resume checkpoint is saved too, cap the size of any file this
                      process writes (RLIMIT_FSIZE, SIGXFSZ ignored) below the model's size: the next checkpoint save fails the way
                      it does on a full disk (EFBIG here; ENOSPC there), small files still work.
-  plain              no fault (a normal training, e.g. to be killed mid-epoch).
+  pause-in-epoch-N   at the third batch of epoch N, write <marker-dir>/paused and sleep: the test kills
+                     the process there, deterministically mid-epoch (no guess of how long an epoch takes).
+  plain              no fault (a normal training).
 """
 
 from __future__ import annotations
@@ -74,13 +76,40 @@ def disk_full_after_first_save(marker_dir: Path) -> None:
     training_mod.save_last = save_last
 
 
+def pause_in_epoch(epoch: int, marker_dir: Path) -> None:
+    import fer_core.training.callbacks as callbacks_mod
+
+    cls = callbacks_mod.StopCheck
+    original_begin, original_batch = cls.on_epoch_begin, cls.on_train_batch_end
+
+    def on_epoch_begin(self, index, logs=None):
+        self.paused_epoch = index + 1
+        return original_begin(self, index, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        original_batch(self, batch, logs)
+        if getattr(self, "paused_epoch", 0) == epoch and batch == 2:
+            (marker_dir / "paused").write_text(f"epoch {epoch} batch {batch + 1}")
+            while True:  # killed here by the test
+                time.sleep(1)
+
+    cls.on_epoch_begin, cls.on_train_batch_end = on_epoch_begin, on_train_batch_end
+
+
 MODES = {"pause-second-save": pause_second_save, "disk-full": disk_full_after_first_save, "plain": lambda d: None}
+
+
+def apply_mode(mode: str, marker_dir: Path) -> None:
+    if mode.startswith("pause-in-epoch-"):
+        pause_in_epoch(int(mode.rsplit("-", 1)[1]), marker_dir)
+    else:
+        MODES[mode](marker_dir)
 
 
 def main(argv: list[str]) -> int:
     mode, marker_dir, rest = argv[0], Path(argv[1]), argv[2:]
     marker_dir.mkdir(parents=True, exist_ok=True)
-    MODES[mode](marker_dir)
+    apply_mode(mode, marker_dir)
     from fer_core.cli.main import main as cli_main
 
     return cli_main(rest)

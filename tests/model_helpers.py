@@ -7,10 +7,13 @@ learnable synthetic set built here with the same shape (Dataset-like: splits of 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
+
+from fer_core.paths import PROJECT_ROOT
 
 
 @dataclass
@@ -67,33 +70,20 @@ def demo_dataset():
     return load_demo()
 
 
-_TRAINED: dict[str, object] = {}
+def train_demo_run(root):
+    """(store, run_id, dataset) of one short real training on the demo set into the store at `root`.
 
-
-def trained_demo_run():
-    """(store, run_id, dataset) of one short real training on the demo set, shared per session.
-
-    mini_xception, a capped train split, a few epochs: the training and evaluation tests
-    both use it so the suite trains once.
+    mini_xception, a few epochs (DEMO_TRAIN): the training and evaluation tests share one, through
+    the session fixture `demo_run` (tests/conftest.py), so the suite trains once.
     """
-    if "run" not in _TRAINED:
-        import atexit
-        import shutil
-        import tempfile
-        from pathlib import Path
+    from fer_core.store.runs import ModelStore
+    from fer_core.training.config import TrainConfig
+    from fer_core.training.loop import train
 
-        from fer_core.store.runs import ModelStore
-        from fer_core.training.config import TrainConfig
-        from fer_core.training.loop import train
-
-        root = Path(tempfile.mkdtemp(prefix="fer-test-models-"))
-        atexit.register(shutil.rmtree, root, True)
-        store = ModelStore(root)
-        ds = demo_dataset()
-        config = TrainConfig(**DEMO_TRAIN)
-        run_id = train(ds, config, store=store)
-        _TRAINED["run"] = (store, run_id, ds)
-    return _TRAINED["run"]
+    store = ModelStore(root)
+    ds = demo_dataset()
+    run_id = train(ds, TrainConfig(**DEMO_TRAIN), store=store)
+    return store, run_id, ds
 
 
 # The short training the tests use: the whole demo train split (1,680 images after the 20%
@@ -127,3 +117,8 @@ def stop_after_epoch(store, epoch: int):
                 store.request_stop(self.run_id)
 
     return StopAfterEpoch()
+
+
+# The models shipped in models/ (their tests: test_shipped_models.py, test_model_import.py).
+SHIPPED_ROOT = PROJECT_ROOT / "models"
+SHIPPED = sorted(p.parent.name for p in SHIPPED_ROOT.glob("*/meta.json") if json.loads(p.read_text()).get("shipped"))

@@ -17,32 +17,25 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_helpers import astronaut_bgr, coffee_bgr, install_tiny_run, jpeg_bytes, png_bytes, tiny_zip, webp_bytes
+from tests.app_helpers import (
+    APP,
+    APP_TIMEOUT,
+    assert_clean,
+    astronaut_bgr,
+    coffee_bgr,
+    install_tiny_run,
+    jpeg_bytes,
+    new_app,
+    open_page,
+    png_bytes,
+    texts,
+    tiny_zip,
+    webp_bytes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "streamlit_app.py")
 PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py", "app_pages/models.py"]
-TIMEOUT = 180
-
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    return at.run()
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(page).run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
-    parts += [w.value for w in at.warning] + [i.value for i in at.info] + [s.value for s in at.success]
-    parts += [t.value for t in at.title] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
+TIMEOUT = APP_TIMEOUT
 
 
 @pytest.fixture
@@ -87,8 +80,8 @@ def test_every_page_renders_on_demo_without_models(fake_webrtc):
     assert "synthetic" in texts(at).lower()
 
 
-def test_every_page_renders_with_a_trained_model(fake_webrtc):
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+def test_every_page_renders_with_a_trained_model(tiny_store, fake_webrtc):
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     at = new_app()
     assert_clean(at)
     assert "tiny test model" in texts(at)
@@ -117,8 +110,8 @@ def test_dataset_upload_zip_and_report():
     assert "tiny" in texts(at)
 
 
-def test_chosen_dataset_deleted_from_disk_falls_back_to_demo(tmp_path):
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+def test_chosen_dataset_deleted_from_disk_falls_back_to_demo(tiny_store, tmp_path):
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     data = tmp_path / "mine.zip"
     data.write_bytes(tiny_zip(with_junk=False))
     at = new_app()
@@ -163,8 +156,8 @@ def test_dataset_bad_inputs_are_reported_not_raised(tmp_path):
     assert "dataset_source" not in at.session_state or at.session_state["dataset_source"] == "demo"
 
 
-def test_predict_upload_photo_and_tiny_image():
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+def test_predict_upload_photo_and_tiny_image(tiny_store):
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     at = new_app()
     open_page(at, "app_pages/predict.py")
     assert_clean(at)
@@ -194,11 +187,11 @@ def test_predict_upload_photo_and_tiny_image():
     assert any("broken.jpg" in e.value for e in at.error)
 
 
-def test_predict_a_zip_of_photos_gives_a_table_counts_and_csv():
+def test_predict_a_zip_of_photos_gives_a_table_counts_and_csv(tiny_store):
     import io
     import zipfile
 
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("trip/astronaut.jpg", jpeg_bytes(astronaut_bgr()))
@@ -380,8 +373,8 @@ def test_train_page_precision_stop_then_resume_to_the_planned_epochs():
     assert f"resume_{run_id}" not in [b.key for b in at.button]  # a finished run offers no Resume
 
 
-def test_evaluate_finished_run_and_open_confusion_cell():
-    run_id = install_tiny_run(os.environ["FER_MODELS_DIR"])
+def test_evaluate_finished_run_and_open_confusion_cell(tiny_store):
+    run_id = install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     at = new_app()
     open_page(at, "app_pages/evaluate.py")
     assert_clean(at)
@@ -399,13 +392,13 @@ def test_evaluate_finished_run_and_open_confusion_cell():
     assert_clean(at)
 
 
-def test_evaluate_compares_two_runs_side_by_side():
+def test_evaluate_compares_two_runs_side_by_side(tiny_store):
     """The session's tiny run beside a different model (the shipped mini-Xception): both evaluated on the
     demo set, the comparison table holds each one's figures and their difference."""
     import shutil
 
     models = Path(os.environ["FER_MODELS_DIR"])
-    run_a = install_tiny_run(models)
+    run_a = install_tiny_run(tiny_store, models)
     run_b = "mini_xception-fer2013"
     shutil.copytree(ROOT / "models" / run_b, models / run_b, ignore=shutil.ignore_patterns(".*"))
     name_b = json.loads((models / run_b / "meta.json").read_text())["name"]
@@ -448,9 +441,9 @@ def test_quick_demo_training_from_home_lands_on_train_page():
     assert snap.status in ("stopped", "finished"), (snap.status, snap.error)
 
 
-def test_corrupt_and_deleted_runs_are_reported(fake_webrtc):
+def test_corrupt_and_deleted_runs_are_reported(tiny_store, fake_webrtc):
     models = Path(os.environ["FER_MODELS_DIR"])
-    install_tiny_run(models)
+    install_tiny_run(tiny_store, models)
     bad = models / "broken-run"
     bad.mkdir()
     (bad / "meta.json").write_text("{not json")
@@ -467,8 +460,8 @@ def test_corrupt_and_deleted_runs_are_reported(fake_webrtc):
     assert_clean(at)
 
 
-def test_webcam_snapshot_mode(fake_webrtc):
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+def test_webcam_snapshot_mode(tiny_store, fake_webrtc):
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     at = new_app()
     open_page(at, "app_pages/webcam.py")
     assert_clean(at)
@@ -479,9 +472,9 @@ def test_webcam_snapshot_mode(fake_webrtc):
     assert "1 face" in texts(at)
 
 
-def test_rtc_configuration_from_env(fake_webrtc, monkeypatch):
+def test_rtc_configuration_from_env(tiny_store, fake_webrtc, monkeypatch):
     monkeypatch.setenv("FER_RTC_CONFIGURATION", '{"iceServers": [{"urls": "stun:stun.example.org:3478"}]}')
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     at = new_app()
     open_page(at, "app_pages/webcam.py")
     assert_clean(at)

@@ -8,16 +8,15 @@ import pytest
 
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
 from fer_core.store.runs import ModelStore
-from model_helpers import trained_demo_run
-from tests.test_app import assert_clean, new_app, open_page, texts
+from tests.app_helpers import assert_clean, new_app, open_page, texts
 
 PAGE = "app_pages/models.py"
 
 
 @pytest.fixture(scope="module")
-def demo_h5(tmp_path_factory) -> Path:
+def demo_h5(demo_run, tmp_path_factory) -> Path:
     """The session's demo-trained mini_xception (CSV order, [0, 1]) saved as a legacy .h5."""
-    store, run_id, _ = trained_demo_run()
+    store, run_id, _ = demo_run
     path = tmp_path_factory.mktemp("h5") / "my_fer_model.h5"
     store.load_model(run_id).save(path)
     return path
@@ -93,8 +92,8 @@ def test_lambda_and_non_model_uploads_are_refused_with_a_message(tmp_path: Path)
     assert ModelStore().list_runs() == []
 
 
-def test_export_tflite_with_accuracy_check_and_downloads(monkeypatch) -> None:
-    store, run_id, _ = trained_demo_run()
+def test_export_tflite_with_accuracy_check_and_downloads(demo_run, monkeypatch) -> None:
+    store, run_id, _ = demo_run
     monkeypatch.setenv("FER_MODELS_DIR", str(store.root))
     at = new_app()
     open_page(at, PAGE)

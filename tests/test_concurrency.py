@@ -66,7 +66,7 @@ def test_two_sessions_press_train_at_the_same_moment() -> None:
 def test_a_second_server_process_is_refused_while_the_first_launches() -> None:
     """Another app server (or a script) on the same store, during the first job's start-up window."""
     store = ModelStore()
-    code = ("import json, sys; from fer_core.training import jobs; from fer_core.store import ModelStore;\n"
+    code = ("import json, sys; from fer_core.training import jobs; from fer_core.store.runs import ModelStore;\n"
             "from fer_core.errors import TrainingBusyError\n"
             "try:\n"
             f"    print('STARTED', jobs.start_training('demo', {QUICK!r}, ModelStore({str(store.root)!r})))\n"
@@ -75,7 +75,11 @@ def test_a_second_server_process_is_refused_while_the_first_launches() -> None:
     first: list[str] = []
     t = threading.Thread(target=lambda: first.append(jobs.start_training("demo", dict(QUICK), store)))
     t.start()
-    time.sleep(0.3)  # the first job is spawning: its process does not hold the store lock yet
+    # The first start has created its run (inside the launch window, before its worker holds the lock).
+    deadline = time.monotonic() + 60
+    while not store.list_runs():
+        assert time.monotonic() < deadline and t.is_alive()
+        time.sleep(0.01)
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     t.join(300)

@@ -7,7 +7,6 @@ import json
 import keras
 import numpy as np
 import pytest
-from model_helpers import trained_demo_run
 
 from fer_core.inference.evaluation import compute_metrics, evaluate_model, evaluate_run
 from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS
@@ -27,8 +26,8 @@ def _alphabetical_copy(model: keras.Model) -> keras.Model:
     return twin
 
 
-def test_evaluate_model_fields() -> None:
-    store, run_id, ds = trained_demo_run()
+def test_evaluate_model_fields(demo_run) -> None:
+    store, run_id, ds = demo_run
     test = ds.splits["test"]
     model = store.load_model(run_id)
     r = evaluate_model(model, test.images, test.labels, FER_LABELS, (48, 48, 1), PREP,
@@ -61,8 +60,8 @@ def test_evaluate_model_fields() -> None:
     json.dumps(r, allow_nan=False)  # plain JSON
 
 
-def test_alphabetical_model_is_reordered() -> None:
-    store, run_id, ds = trained_demo_run()
+def test_alphabetical_model_is_reordered(demo_run) -> None:
+    store, run_id, ds = demo_run
     test = ds.splits["test"]
     model = store.load_model(run_id)
     alpha = _alphabetical_copy(model)
@@ -76,8 +75,8 @@ def test_alphabetical_model_is_reordered() -> None:
     assert wrong["accuracy"] < base["accuracy"] - 0.2
 
 
-def test_evaluate_run_saves_json_and_uses_meta_labels(tmp_path) -> None:
-    store, run_id, ds = trained_demo_run()
+def test_evaluate_run_saves_json_and_uses_meta_labels(demo_run, tmp_path) -> None:
+    store, run_id, ds = demo_run
     r = evaluate_run(store, run_id, ds, split="test")
     assert r["run_id"] == run_id and r["same_dataset_as_training"] is True and "warning" not in r
     saved = store.load_evaluation(run_id, "test")
@@ -99,8 +98,8 @@ def test_evaluate_run_saves_json_and_uses_meta_labels(tmp_path) -> None:
         evaluate_run(store, run_id, ds, split="private_test")
 
 
-def test_tta_and_logit_outputs() -> None:
-    store, run_id, ds = trained_demo_run()
+def test_tta_and_logit_outputs(demo_run) -> None:
+    store, run_id, ds = demo_run
     test = ds.splits["test"]
     model = store.load_model(run_id)
     r = evaluate_model(model, test.images, test.labels, FER_LABELS, (48, 48, 1), PREP, tta=True, batch_size=64)
@@ -135,12 +134,12 @@ def test_compute_metrics_handles_absent_class() -> None:
     assert np.array(m["confusion_matrix"]).sum() == 5
 
 
-def test_evaluate_and_predict_give_the_same_probabilities() -> None:
+def test_evaluate_and_predict_give_the_same_probabilities(demo_run) -> None:
     """Evaluate (evaluate_run) and Predict / the webcam (EmotionClassifier) call the model through one
     engine: the same faces get the same probabilities, an alphabetical model's included."""
     from fer_core.inference.classifier import EmotionClassifier
 
-    store, run_id, ds = trained_demo_run()
+    store, run_id, ds = demo_run
     test = ds.splits["test"]
     evaluated = np.array([p["probs"] for p in evaluate_run(store, run_id, ds, split="test")["predictions"]])
     predicted = EmotionClassifier.from_store(store, run_id, warm_up_to=0).predict_proba(list(test.images))

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.data import ZipLimits, load_dataset
+from fer_core.data import load_dataset
 from fer_core.data import images as data_images
 from tests import samples as S
 from fer_core.data.images import BadImage, decode_image
@@ -313,10 +313,10 @@ def test_dataset_page_refuses_hostile_uploads(tmp_path: Path, layout, monkeypatc
 
 
 @pytest.mark.slow
-def test_predict_page_reports_each_hostile_image_and_still_predicts_the_good_one() -> None:
+def test_predict_page_reports_each_hostile_image_and_still_predicts_the_good_one(tiny_store) -> None:
     from tests.app_helpers import astronaut_bgr, install_tiny_run, jpeg_bytes
 
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     good = jpeg_bytes(astronaut_bgr())
     hostile = {
         "bomb.png": (_png_header_claiming(30000, 30000), "MP allowed"),

@@ -9,6 +9,7 @@ lock free, and a new training that starts and finishes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -58,10 +59,10 @@ def _kill9(pid: int) -> None:
 
 
 @pytest.fixture
-def store_with_earlier_run() -> tuple[ModelStore, str, str]:
+def store_with_earlier_run(tiny_store) -> tuple[ModelStore, str, str]:
     """The test's store holding one finished run (a real tiny model); (store, run id, model digest)."""
     store = ModelStore()
-    run_id = install_tiny_run(store.root)
+    run_id = install_tiny_run(tiny_store, store.root)
     info = store.get(run_id)
     assert info.status == "finished" and info.usable
     return store, run_id, _digest(info.model_path)
@@ -87,19 +88,22 @@ def _load(store: ModelStore, run_id: str) -> None:
     assert store.load_model(run_id).output_shape == (None, 7)
 
 
-def test_kill9_mid_epoch(store_with_earlier_run) -> None:
+def test_kill9_mid_epoch(store_with_earlier_run, tmp_path: Path) -> None:
     store, earlier, digest = store_with_earlier_run
-    # The whole demo train split (1,680 images after validation): an epoch takes several seconds even
-    # on an idle machine, so 0.3 s after epoch 1's event is early in epoch 2, far from its checkpoint save
-    # (with 700 images an epoch can end within a second and the kill could land in a save).
-    run_id = jobs.start_training("demo", {**QUICK, "max_train_images": None, "epochs": 30}, store)
-    log = jobs.log_path(store, run_id)
-    _wait(lambda: jobs.progress(store, run_id).epochs_done >= 1, 240, "epoch 1", log)
-    time.sleep(0.3)
-    assert jobs.progress(store, run_id).epochs_done == 1
-    checkpoint = _digest(store.model_path(run_id))  # epoch 1's best model
-    pid = store.read_meta(run_id)["pid"]
-    _kill9(pid)
+    # The runner pauses at the third batch of epoch 2 (after epoch 1's checkpoint, far from epoch 2's).
+    run_id, log = "killed-mid-epoch", tmp_path / "train.log"
+    proc = _runner("pause-in-epoch-2", tmp_path / "markers", run_id, log)
+    try:
+        _wait(lambda: (tmp_path / "markers" / "paused").is_file(), 300, "the pause in epoch 2", log)
+        assert jobs.progress(store, run_id).epochs_done == 1
+        checkpoint = _digest(store.model_path(run_id))  # epoch 1's best model
+        pid = store.read_meta(run_id)["pid"]
+        assert pid == proc.pid
+        _kill9(pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
 
     runs = {r.run_id: r for r in store.list_runs()}
     assert set(runs) == {earlier, run_id}

@@ -244,3 +244,19 @@ def test_the_environment_check_finds_a_read(tmp_path: Path) -> None:
     planted = tmp_path / "planted.py"
     planted.write_text("import os\na = os.environ.get('X')\nb = os.environ['Y']\nos.environ.setdefault('Z', '1')\n")
     assert len(environment_reads([planted])) == 2
+
+
+def test_tests_share_code_through_helpers_and_fixtures() -> None:
+    """A test module never imports another (helpers live in *_helpers.py, shared state in conftest
+    fixtures), and no test file keeps a module-global cache (`global`): a fixture's scope says
+    how long a trained model lives."""
+    found = []
+    for path in ROOT.glob("tests/**/*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").rpartition(".")[2].startswith("test_"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}")
+            elif isinstance(node, ast.Import) and any(a.name.rpartition(".")[2].startswith("test_") for a in node.names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports a test module")
+            elif isinstance(node, ast.Global):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} global {', '.join(node.names)}")
+    assert not found, "\n".join(found)

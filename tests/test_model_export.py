@@ -27,13 +27,7 @@ from fer_core.store.importing import import_model
 from fer_core.paths import PROJECT_ROOT
 from fer_core.preprocess import prepare_faces
 from fer_core.store.runs import ModelStore
-from model_helpers import trained_demo_run
 from tests.cli_helpers import run_cli
-
-
-@pytest.fixture(scope="module")
-def demo_run():
-    return trained_demo_run()  # (store, run_id, demo dataset), trained once per session
 
 
 # The session's model is trained by the test session itself: it differs from run to run and from

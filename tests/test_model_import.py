@@ -123,7 +123,7 @@ def test_apply_conventions_drops_stale_evaluations(foreign, demo) -> None:
 def test_shipped_model_conventions_are_not_changed(tmp_path: Path) -> None:
     import shutil
 
-    from tests.test_shipped_models import SHIPPED, SHIPPED_ROOT
+    from model_helpers import SHIPPED, SHIPPED_ROOT
 
     store = ModelStore(tmp_path / "store")
     shutil.copytree(SHIPPED_ROOT / SHIPPED[0], store.root / SHIPPED[0])

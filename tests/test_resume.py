@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +24,10 @@ from fer_core.training import jobs
 from fer_core.store.checkpoints import LAST_STATE_FILE, read_last
 from fer_core.errors import StoreError
 from fer_core.store.runs import ModelStore
-from fer_core.store.processes import process_alive
 from fer_core.training.config import TrainConfig, cosine_lr
 from fer_core.training.resuming import resume, resume_check
 from fer_core.training.loop import train
+from tests.app_helpers import ROOT
 from tests.cli_helpers import run_cli
 
 pytestmark = pytest.mark.slow
@@ -142,23 +144,26 @@ def test_history_drops_epochs_redone_after_resume(tmp_path: Path) -> None:
 def test_kill9_mid_epoch_then_resume_ends_with_planned_epochs(tmp_path: Path) -> None:
     """A real `fer_core train` subprocess killed with SIGKILL in epoch 3, resumed as the app does."""
     store = ModelStore()
-    config = {"architecture": "mini_xception", "batch_size": 32, "learning_rate": 0.003, "augment": False,
-              "epochs": 6, "early_stopping_patience": 0, "lr_schedule": "cosine", "precision": "bf16"}
-    run_id = jobs.start_training("demo", config, store)
-    log = jobs.log_path(store, run_id)
+    run_id, markers = "killed-in-epoch-3", tmp_path / "markers"
+    args = ["train", "--data", "demo", "--arch", "mini_xception", "--batch-size", "32", "--lr", "0.003",
+            "--no-augment", "--epochs", "6", "--patience", "0", "--lr-schedule", "cosine", "--precision", "bf16",
+            "--run-id", run_id, "--no-progress"]
+    # The runner pauses at the third batch of epoch 3: killed there, mid-epoch, on any machine.
+    with open(tmp_path / "train.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.interrupt_runner", "pause-in-epoch-3", str(markers), *args],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     deadline = time.monotonic() + 300
-    while jobs.progress(store, run_id).epochs_done < 2:
-        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+    while not (markers / "paused").is_file():
+        assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "train.log").read_text(errors="replace")[-3000:]
         time.sleep(0.2)
-    time.sleep(0.3)  # early in epoch 3 (a demo epoch takes seconds)
-    pid = store.read_meta(run_id)["pid"]
-    os.kill(pid, signal.SIGKILL)
-    while process_alive(pid):
-        time.sleep(0.1)
+    assert jobs.progress(store, run_id).epochs_done == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
     info = store.get(run_id)
     assert info.status == "failed" and info.error == "interrupted"
     done = read_last(store, run_id)["epoch"]
-    assert done >= 2
+    assert done == 2  # the last complete epoch
     assert jobs.can_resume(store, run_id) is None
 
     assert jobs.start_resume("demo", run_id, store) == run_id

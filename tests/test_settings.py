@@ -46,12 +46,12 @@ def test_the_train_command_passes_every_setting_on() -> None:
     assert set(config) == set(FIELDS)
 
 
-def test_the_train_page_hands_every_setting_to_the_training(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_train_page_hands_every_setting_to_the_training(tiny_store, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     from fer_core.training import jobs
 
-    install_tiny_run(os.environ["FER_MODELS_DIR"])
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
     started: list[dict] = []
     monkeypatch.setattr(jobs, "start_training", lambda source, config, store=None: started.append(config) or "x")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180).run()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -13,10 +12,8 @@ from fer_core.store.default_model import default_run
 from fer_core.labels import FER_LABELS
 from fer_core.paths import PROJECT_ROOT
 from fer_core.store.runs import ModelStore
+from model_helpers import SHIPPED, SHIPPED_ROOT
 
-SHIPPED_ROOT = PROJECT_ROOT / "models"
-SHIPPED = sorted(p.parent.name for p in SHIPPED_ROOT.glob("*/meta.json")
-                 if (json.loads(p.read_text()).get("shipped")))
 
 
 def test_a_default_model_ships() -> None:

@@ -177,7 +177,7 @@ def test_process_killed_mid_save_leaves_no_partial_model(store: ModelStore) -> N
     code = textwrap.dedent(f"""
         import os, sys
         import keras
-        from fer_core.store import ModelStore
+        from fer_core.store.runs import ModelStore
         store = ModelStore({str(store.root)!r})
         new = store.create_run({{"architecture": "x"}})
         print(new.run_id, flush=True)
@@ -336,7 +336,7 @@ def test_shipped_runs_are_read_only(store: ModelStore) -> None:
 def test_listing_does_not_import_tensorflow(store: ModelStore) -> None:
     run = store.create_run({"architecture": "x"})
     code = (
-        "import sys; from fer_core.store import ModelStore; "
+        "import sys; from fer_core.store.runs import ModelStore; "
         f"runs = ModelStore({str(store.root)!r}).list_runs(); "
         f"assert runs[0].run_id == {run.run_id!r}; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from model_helpers import DEMO_TRAIN, tiny_dataset, trained_demo_run
+from model_helpers import DEMO_TRAIN, tiny_dataset
 
 from fer_core.errors import StoreError, TrainingBusyError
 from fer_core.labels import FER_LABELS
@@ -116,9 +116,9 @@ def test_prepare_training_data_split_cap_and_weights() -> None:
 # --------------------------------------------------------------------------- a real run
 
 
-def test_short_training_on_demo_set_beats_chance() -> None:
+def test_short_training_on_demo_set_beats_chance(demo_run) -> None:
     started = time.perf_counter()
-    store, run_id, ds = trained_demo_run()
+    store, run_id, ds = demo_run
     info = store.get(run_id)
     assert info.status == "finished" and info.usable
     meta = info.meta
@@ -248,8 +248,9 @@ def test_killed_training_is_interrupted_with_usable_checkpoint(tmp_path: Path) -
         import sys
         sys.path.insert(0, {str(TESTS_DIR)!r})
         from model_helpers import tiny_dataset
-        from fer_core.store import ModelStore
-        from fer_core.training import TrainConfig, train
+        from fer_core.store.runs import ModelStore
+        from fer_core.training.config import TrainConfig
+        from fer_core.training.loop import train
         train(tiny_dataset(280, 14), TrainConfig(architecture="mini_xception", epochs=500, batch_size=16,
               early_stopping_patience=0, reduce_lr_patience=0, augment=False),
               store=ModelStore({str(root)!r}))

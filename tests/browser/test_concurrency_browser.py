@@ -20,7 +20,7 @@ import pytest
 from fer_core.training import jobs
 from fer_core.store.runs import ModelStore
 from tests.browser.conftest import StreamlitServer, face_image_bgr, wait_model_ready
-from tests.browser.test_pages import goto, start_training, start_webcam
+from tests.browser.browser_helpers import goto, start_training, start_webcam
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
