@@ -152,3 +152,22 @@ def test_evaluate_and_predict_give_the_same_probabilities(demo_run) -> None:
     clf = EmotionClassifier(alpha, ALPHABETICAL_LABELS, (48, 48, 1), PREP, warm_up_to=0)
     assert np.abs(clf.predict_proba(list(test.images[:50])) - [p["probs"] for p in r["predictions"]]).max() < 1e-4
     assert np.abs(clf.predict_proba(list(test.images[:50])) - predicted[:50]).max() < 1e-4
+
+
+def test_evaluate_and_predict_read_a_stored_run_the_same_way(demo_run, tmp_path) -> None:
+    """Both build their engine with ModelRunner.from_run: a run whose meta.json lists labels its model
+    cannot have is refused by both, with one message."""
+    import shutil
+
+    from fer_core.errors import ModelFileError
+    from fer_core.inference.classifier import EmotionClassifier
+
+    store, run_id, ds = demo_run
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.run_dir(run_id), copy.root / run_id)
+    copy.update_meta(run_id, labels=["happy", "sad", "angry"])
+    with pytest.raises(ModelFileError, match="label list") as predict_error:
+        EmotionClassifier.from_store(copy, run_id, warm_up_to=0)
+    with pytest.raises(ModelFileError, match="label list") as evaluate_error:
+        evaluate_run(copy, run_id, ds, split="test")
+    assert str(predict_error.value) == str(evaluate_error.value)

@@ -47,10 +47,11 @@ class EmotionClassifier:
         *,
         warm_up_to: int = 8,
         name: str | None = None,
+        runner: ModelRunner | None = None,
     ):
         self.model = model
         # The one engine (store.prediction): preprocessing, softmax, label order. Evaluate uses it too.
-        self.runner = ModelRunner.for_model(model, labels, input_shape, preprocessing, buckets=BUCKETS)
+        self.runner = runner or ModelRunner.for_model(model, labels, input_shape, preprocessing, buckets=BUCKETS)
         self.model_labels = self.runner.model_labels
         self.input_shape = self.runner.input_shape
         self.preprocessing = self.runner.preprocessing
@@ -63,17 +64,9 @@ class EmotionClassifier:
 
     @classmethod
     def from_store(cls, store: Any, run_id: str, **kwargs: Any) -> EmotionClassifier:
-        """Load a run's model and meta.json from a `fer_core.store.ModelStore`."""
-        model = store.load_model(run_id)
-        meta = store.read_meta(run_id)
-        return cls(
-            model,
-            labels=meta.get("labels") or FER_LABELS,
-            input_shape=meta.get("input_shape"),
-            preprocessing=meta.get("preprocessing"),
-            name=meta.get("name") or run_id,
-            **kwargs,
-        )
+        """A stored run's classifier: its runner from `ModelRunner.from_run`, as Evaluate builds it."""
+        runner = ModelRunner.from_run(store, run_id, buckets=BUCKETS)
+        return cls(runner.model, runner=runner, name=runner.name, **kwargs)
 
     # -- core ---------------------------------------------------------------------------------
 

@@ -103,16 +103,33 @@ def evaluate_model(
     split: str | None = None,
     dataset_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `model` on uint8 images with FER_LABELS-index `labels`; see the module doc."""
+    """Evaluate a Keras `model` (not stored) with the given conventions; see evaluate_runner."""
+    try:
+        runner = ModelRunner.for_model(model, model_labels, input_shape, preprocessing)
+    except ValueError as exc:
+        raise ModelFileError(f"The model's label list does not fit: {exc}.") from None
+    return evaluate_runner(runner, images_uint8, labels, tta=tta, batch_size=batch_size, sources=sources,
+                           split=split, dataset_info=dataset_info)
+
+
+def evaluate_runner(
+    runner: ModelRunner,
+    images_uint8: np.ndarray,
+    labels: np.ndarray,
+    tta: bool = False,
+    batch_size: int = 256,
+    sources: Sequence[str] | np.ndarray | None = None,
+    split: str | None = None,
+    dataset_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate through `runner` (the engine Predict and the webcam use: same preprocessing, softmax,
+    TTA and label order) on uint8 images with FER_LABELS-index `labels`; see the module doc."""
     y = np.asarray(labels, dtype=np.int64).reshape(-1)
     images = np.asarray(images_uint8)
     if len(images) != len(y):
         raise ValueError(f"{len(images)} images but {len(y)} labels")
+    model_labels = runner.model_labels
     started = time.perf_counter()
-    try:  # the engine Predict and the webcam use: same preprocessing, softmax, TTA and label order
-        runner = ModelRunner.for_model(model, model_labels, input_shape, preprocessing)
-    except ValueError as exc:
-        raise ModelFileError(f"The model's label list does not fit: {exc}.") from None
     probs = runner.probabilities(images, tta=tta, batch_size=batch_size).astype(np.float64)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = {
@@ -159,20 +176,16 @@ def evaluate_run(
     """
     if split not in dataset.splits:
         raise ValueError(f"the dataset has no {split!r} split (splits: {', '.join(dataset.splits)})")
-    meta = store.read_meta(run_id)
-    model = store.load_model(run_id)
-    model_labels = meta.get("labels") or list(FER_LABELS)
-    input_shape = meta.get("input_shape") or [int(v) for v in model.inputs[0].shape[1:]]
+    runner = ModelRunner.from_run(store, run_id)
+    meta = runner.meta
     data = dataset.splits[split]
     info = {
         "name": getattr(dataset, "name", None),
         "fingerprint": getattr(dataset, "fingerprint", None),
         "synthetic": bool(getattr(dataset, "synthetic", False)),
     }
-    result = evaluate_model(
-        model, data.images, data.labels, model_labels, input_shape, meta.get("preprocessing"),
-        tta=tta, batch_size=batch_size, sources=getattr(data, "sources", None), split=split, dataset_info=info,
-    )
+    result = evaluate_runner(runner, data.images, data.labels, tta=tta, batch_size=batch_size,
+                             sources=getattr(data, "sources", None), split=split, dataset_info=info)
     result["run_id"] = run_id
     trained_on = (meta.get("dataset") or {}).get("fingerprint")
     result["same_dataset_as_training"] = bool(trained_on and trained_on == info["fingerprint"])

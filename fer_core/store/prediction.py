@@ -85,13 +85,35 @@ class ModelRunner:
         self._identity_order = tuple(canonical_label(n) for n in self.model_labels) == FER_LABELS
         self._logits: bool | None = None  # decided on the first batch with a non-zero output
         self._lock = threading.Lock()
+        self.model: Any = None  # the Keras model behind `call` (for_model / from_run)
+        self.name: str | None = None
+        self.meta: dict[str, Any] = {}  # the run's meta.json (from_run)
 
     @classmethod
     def for_model(cls, model: Any, labels: Sequence[str] = FER_LABELS, input_shape: Sequence[int] | None = None,
                   preprocessing: dict[str, Any] | None = None, **kwargs: Any) -> ModelRunner:
         """A runner around a Keras model's compiled call (input_shape: the model's own by default)."""
         shape = tuple(input_shape) if input_shape is not None else tuple(model.input_shape[1:])
-        return cls(make_predict_fn(model, shape), labels, shape, preprocessing, **kwargs)
+        runner = cls(make_predict_fn(model, shape), labels, shape, preprocessing, **kwargs)
+        runner.model = model
+        return runner
+
+    @classmethod
+    def from_run(cls, store: Any, run_id: str, **kwargs: Any) -> ModelRunner:
+        """The runner of a stored run: its model with the conventions its meta.json records (labels,
+        input shape, preprocessing). Evaluate and every prediction path build their runner here."""
+        from fer_core.errors import ModelFileError
+
+        meta = store.read_meta(run_id)
+        model = store.load_model(run_id)
+        try:
+            runner = cls.for_model(model, meta.get("labels") or FER_LABELS, meta.get("input_shape"),
+                                   meta.get("preprocessing"), **kwargs)
+        except ValueError as exc:
+            raise ModelFileError(f"Run {run_id}'s label list or input shape does not fit its model: {exc}.") from None
+        runner.name = meta.get("name") or run_id
+        runner.meta = meta
+        return runner
 
     # ------------------------------------------------------------------ batches
 
