@@ -195,8 +195,8 @@ def add_parsers(sub: Any) -> None:
     t.add_argument("--recommended", action="store_true", help="start from the architecture's recommended recipe")
     add_config_options(t)
     t.add_argument("--resume", metavar="RUN",
-                   help="continue a stopped, failed or killed run (id or name) from its last complete epoch "
-                        "(same --data)")
+                   help="continue a stopped, failed or killed run (id or name) from its last complete epoch, "
+                        "on the dataset it was trained on (or --data: the same data, checked by fingerprint)")
     t.add_argument("--run-id", help="id of the new run (default: date-time-architecture)")
     t.add_argument("--run", metavar="RUN_ID",
                    help="train a run the app created (status 'starting') with the settings and dataset stored "
