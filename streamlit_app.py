@@ -26,6 +26,7 @@ PAGES = [
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
     st.Page("app_pages/webcam.py", title="Webcam", icon=":material/videocam:"),
+    st.Page("app_pages/video.py", title="Video", icon=":material/movie:"),
     st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
 ]
 

@@ -55,6 +55,7 @@ LINKS = [
     ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "Accuracy, per-class report, interactive confusion matrix, ROC curves; compare two runs."),
     ("app_pages/predict.py", "Predict", ":material/image_search:", "Drop photos: every face boxed and labelled, probabilities per face, CSV export."),
     ("app_pages/webcam.py", "Webcam", ":material/videocam:", "Live emotion recognition on your camera, or a snapshot."),
+    ("app_pages/video.py", "Video", ":material/movie:", "Emotions over time in a video file: annotated copy, chart per face, tables."),
     ("app_pages/models.py", "Models", ":material/deployed_code:", "Import a .keras / .h5 model trained elsewhere; export as .keras, .h5 or TFLite."),
 ]
 cols = st.columns(len(LINKS))

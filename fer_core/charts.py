@@ -172,3 +172,31 @@ def probability_figure(probabilities: Sequence[float], labels: Sequence[str], ti
     fig.update_layout(title=title, xaxis=dict(range=[0, 115], showticklabels=False, title=None),
                       margin=dict(l=10, r=10, t=30 if title else 5, b=5), height=height, showlegend=False)
     return fig
+
+
+def emotion_timeline_figure(times: Sequence[float], probabilities: np.ndarray, labels: Sequence[str],
+                            title: str | None = None, height: int = 320) -> go.Figure:
+    """One face over a video: its 7 probabilities as a stacked area over time (s), and a band on top
+    with the dominant label of each stretch. Clicking a point selects its time (st.plotly_chart on_select)."""
+    times = np.asarray(times, dtype=float)
+    probs = np.asarray(probabilities, dtype=float).reshape(len(times), len(labels))
+    top = [labels[int(i)] for i in probs.argmax(axis=1)] if len(times) else []
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.12, 0.88], vertical_spacing=0.03)
+    start = 0
+    for i in range(1, len(top) + 1):  # the band: one bar per stretch of one dominant label
+        if i == len(top) or top[i] != top[start]:
+            end = times[i] if i < len(times) else times[-1]
+            fig.add_trace(go.Bar(x=[max(end - times[start], 1e-3)], y=["dominant"], base=[times[start]], orientation="h",
+                                 marker_color=emotion_hex(top[start]), showlegend=False, name=top[start],
+                                 hovertemplate=f"{top[start]}: %{{base:.1f}}-{end:.1f} s<extra></extra>"), row=1, col=1)
+            start = i
+    for j, name in enumerate(labels):
+        fig.add_trace(go.Scatter(x=times, y=probs[:, j], name=name, mode="lines", stackgroup="p", line_width=0.5,
+                                 line_color=emotion_hex(name), hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra></extra>"),
+                      row=2, col=1)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="probability", row=2, col=1)
+    fig.update_yaxes(showticklabels=False, row=1, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      barmode="overlay", legend=dict(orientation="h", y=-0.25), hovermode="x unified")
+    return fig

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fer_core.cli import data, evaluate, models, predict, train
+from fer_core.cli import data, evaluate, models, predict, train, video
 from fer_core.errors import EXIT_BUSY, EXIT_ERROR, FerError, TrainingBusyError
 from fer_core.quiet_import import import_tensorflow_quietly
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_core", description="fer-studio: facial emotion recognition on FER-2013.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for module in (data, train, evaluate, predict, models):
+    for module in (data, train, evaluate, predict, video, models):
         module.add_parsers(sub)
     return p
 

@@ -97,19 +97,15 @@ def evaluate_model(
     model_labels: Sequence[str],
     input_shape: Sequence[int],
     preprocessing: dict[str, Any] | None,
-    tta: bool = False,
-    batch_size: int = 256,
-    sources: Sequence[str] | np.ndarray | None = None,
-    split: str | None = None,
-    dataset_info: dict[str, Any] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a Keras `model` (not stored) with the given conventions; see evaluate_runner."""
+    """Evaluate a Keras `model` (not stored) with the given conventions; `options` are
+    evaluate_runner's (tta, batch_size, sources, split, dataset_info)."""
     try:
         runner = ModelRunner.for_model(model, model_labels, input_shape, preprocessing)
     except ValueError as exc:
         raise ModelFileError(f"The model's label list does not fit: {exc}.") from None
-    return evaluate_runner(runner, images_uint8, labels, tta=tta, batch_size=batch_size, sources=sources,
-                           split=split, dataset_info=dataset_info)
+    return evaluate_runner(runner, images_uint8, labels, **options)
 
 
 def evaluate_runner(
