@@ -304,3 +304,31 @@ def test_models_page_imports_a_dropped_h5(shot_page, shipped_server, shipped_env
     finally:  # leave the server's store as the other tests expect it
         for name in new:
             shutil.rmtree(browser_env["models"] / name, ignore_errors=True)
+
+
+def test_video_page_plays_the_annotated_copy(shot_page, shipped_server, tmp_path):
+    """A clip dropped on the Video page: the annotated copy plays in Chromium's <video> (H.264,
+    yuv420p, +faststart), as long as the source, and each face's emotion-over-time chart is drawn."""
+    from benchmarks.clips import ClipPlan, make_clip
+
+    page, server = shot_page, shipped_server
+    clip = make_clip(tmp_path / "two_faces.mp4", ClipPlan(seconds=4.0, second_face_from=2.0))
+    goto(page, server, "video")
+    page.get_by_text("Drop a video here").wait_for(timeout=120_000)
+    wait_model_ready(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(clip))
+    page.get_by_text("two_faces.mp4").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Analyse", exact=True).click()
+    page.locator("video").first.wait_for(timeout=180_000)
+    state = page.wait_for_function(
+        "() => { const v = document.querySelector('video'); "
+        "return v && v.readyState >= 2 && v.duration > 0 ? {d: v.duration, w: v.videoWidth, h: v.videoHeight} : null; }",
+        timeout=60_000).json_value()
+    assert abs(state["d"] - 4.0) <= 0.1 and (state["w"], state["h"]) == (640, 480), state
+    page.locator("video").first.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function("() => document.querySelector('video').currentTime > 0.5", timeout=30_000)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # one chart per face
+    page.get_by_text("Face #2: emotion over time").wait_for()
+    print("\n" + page.get_by_text("frames read").first.inner_text())
+    screenshot(page, "video")
