@@ -241,3 +241,17 @@ def test_ensure_bgr_contract() -> None:
     for bad in (None, [1, 2], np.zeros((4, 5, 3), np.float64), np.zeros((0, 5, 3), np.uint8), np.zeros((4, 5, 2), np.uint8), np.zeros(7, np.uint8)):
         with pytest.raises(ImageError):
             ensure_bgr(bad)
+
+
+def test_yunet_through_its_library_gives_yuface_s_own_answer(astronaut) -> None:
+    """YuNetDetector calls libfacedetection with one reused result buffer (yuface's binding leaks a new
+    36 KB one per call): the same rows as yuface.c_detect, on a face and on an empty frame."""
+    from yuface import c_detect
+
+    ours = YuNetDetector()._c_detect
+    assert ours is faces._facedetect_cnn()  # one binding per process
+    for img in (astronaut, np.full((240, 320, 3), 128, np.uint8)):
+        expected = np.asarray(c_detect(img))[:, :15]  # the 16th column is unused (yuface: -1, the library: 0)
+        got = ours(img)
+        assert got.shape == (len(expected), 16) and np.array_equal(got[:, :15], expected)
+    assert len(ours(astronaut)) == 1

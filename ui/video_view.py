@@ -87,8 +87,9 @@ def _track_chart(job: VideoJob, table: Any, track: dict[str, Any]) -> None:
     event = st.plotly_chart(fig, key=f"timeline_{job.key}_{tid}", on_select="rerun", selection_mode="points",
                             width="stretch")
     points = (getattr(event, "selection", None) or {}).get("points") or []
-    if points:
-        _frame_at(job, float(points[0]["x"]))
+    times = [float(p["x"]) for p in points if p.get("y") != "dominant"]  # the band's bars carry lengths, not times
+    if times:
+        _frame_at(job, times[0])
 
 
 def _frame_at(job: VideoJob, time_s: float) -> None:

@@ -331,4 +331,10 @@ def test_video_page_plays_the_annotated_copy(shot_page, shipped_server, tmp_path
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # one chart per face
     page.get_by_text("Face #2: emotion over time").wait_for()
     print("\n" + page.get_by_text("frames read").first.inner_text())
+    # Clicking a time on a face's chart shows that frame of the annotated video.
+    plot = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").nth(1)  # face #1's probability panel
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.9)
+    page.locator("[data-testid='stImageCaption']").filter(has_text="two_faces.mp4 at").first.wait_for(timeout=60_000)
     screenshot(page, "video")
