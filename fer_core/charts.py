@@ -191,7 +191,10 @@ def emotion_timeline_figure(times: Sequence[float], probabilities: np.ndarray, l
                                  hovertemplate=f"{top[start]}: %{{base:.1f}}-{end:.1f} s<extra></extra>"), row=1, col=1)
             start = i
     for j, name in enumerate(labels):
-        fig.add_trace(go.Scatter(x=times, y=probs[:, j], name=name, mode="lines", stackgroup="p", line_width=0.5,
+        # Invisible markers: Plotly selects a point on click only where a trace has markers (measured in
+        # Chromium: lines alone give no selection), and the page shows the frame at a clicked time.
+        fig.add_trace(go.Scatter(x=times, y=probs[:, j], name=name, mode="lines+markers", stackgroup="p", line_width=0.5,
+                                 marker=dict(size=7, opacity=0),
                                  line_color=emotion_hex(name), hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra></extra>"),
                       row=2, col=1)
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title_text="probability", row=2, col=1)
