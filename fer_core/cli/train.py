@@ -56,17 +56,10 @@ def _keras_progress_callback(enabled: bool, bars: bool = True) -> list[Any]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from fer_core.training.architectures import DEFAULT_ARCHITECTURE
     from fer_core.training.config import TrainConfig
 
     data = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    arch = data.get("architecture") or DEFAULT_ARCHITECTURE
-    try:
-        if args.recommended:
-            return TrainConfig.recommended(arch, **{k: v for k, v in data.items() if k != "architecture"})
-        return TrainConfig.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise FerError(f"bad training settings: {exc}") from None
+    return TrainConfig.from_settings(data, recommended=args.recommended)
 
 
 def _refuse_settings(args: argparse.Namespace, mode: str, extra: tuple[str, ...] = ()) -> None:

@@ -156,6 +156,21 @@ class TrainConfig:
         return cls(**data)
 
     @classmethod
+    def from_settings(cls, data: dict[str, Any], recommended: bool = False) -> TrainConfig:
+        """from_dict (or the architecture's recommended recipe overridden by `data`) for settings a user
+        gave (the Train page, the CLI, a run the worker trains): FerError "bad training settings: ..."."""
+        from fer_core.errors import FerError
+        from fer_core.training.architectures import DEFAULT_ARCHITECTURE
+
+        try:
+            if recommended:
+                rest = {k: v for k, v in data.items() if k != "architecture"}
+                return cls.recommended(data.get("architecture") or DEFAULT_ARCHITECTURE, **rest)
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise FerError(f"bad training settings: {exc}") from None
+
+    @classmethod
     def recommended(cls, architecture: str, **overrides: Any) -> TrainConfig:
         """The recommended recipe of an architecture (ARCHITECTURES), with overrides."""
         from fer_core.training.architectures import get_spec

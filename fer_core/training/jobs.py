@@ -170,10 +170,7 @@ def start_training(
     before starting (the run it was given is then deleted).
     """
     store = store or ModelStore()
-    try:
-        settings = TrainConfig.from_dict(dict(config))
-    except (TypeError, ValueError) as exc:
-        raise FerError(f"bad training settings: {exc}") from None
+    settings = TrainConfig.from_settings(dict(config))
     with _launch_slot(store):
         store.check_not_training()
         meta = build_run_meta(settings, {"source": str(data_source)}, status="starting")

@@ -74,10 +74,7 @@ def train_created_run(
     if info.meta.get("status") != "starting":  # as written (the app that created it may have gone since)
         raise StoreError(f"Run {run_id} is {info.status}, not waiting to start: train a new run, or resume this one.")
     with reporting_start_failure(store, run_id):
-        try:
-            config = TrainConfig.from_dict(dict(info.meta.get("params") or {}))
-        except (TypeError, ValueError) as exc:
-            raise FerError(f"bad training settings: {exc}") from None
+        config = TrainConfig.from_settings(dict(info.meta.get("params") or {}))
         source = (info.meta.get("dataset") or {}).get("source")
         if not isinstance(source, str) or not source:
             raise StoreError(f"Run {run_id} does not say which dataset to train on.")
