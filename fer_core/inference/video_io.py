@@ -241,7 +241,6 @@ class AnnotatedWriter:
         self.audio_in, self.audio_out, self.audio_note = None, None, None
         if audio_from is not None:
             self._add_audio(audio_from)
-        self.frames = 0
 
     def _add_audio(self, source_stream: Any) -> None:
         name = source_stream.codec_context.name
@@ -278,7 +277,6 @@ class AnnotatedWriter:
         pts = max(self.last_pts + 1, int(math.floor(time_s / self.time_base)))
         frame.pts, frame.time_base, self.last_pts = pts, self.time_base, pts
         self.container.mux(self.stream.encode(frame))
-        self.frames += 1
 
     def close(self) -> None:
         try:

@@ -17,7 +17,6 @@ import hashlib
 import json
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +36,6 @@ class VideoJob:
     done: int = 0
     total: int = 0
     fps: float = 0.0
-    started: float = field(default_factory=time.time)
     error: str | None = None
     summary: dict[str, Any] | None = None  # the result's summary (also summary.json)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
