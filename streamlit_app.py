@@ -9,15 +9,26 @@ Streamlit 1.67 serves a deep link or reload of /predict as a stand-alone v1 page
 sidebar, no set_page_config from here) instead of going through st.navigation.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
+from ui.runner import keep_keras_session
 from ui.warmup import model_status, start_default_preload
 from ui.webcam import preload_webrtc_native
 
 # Must run before anything imports TensorFlow (see ui/webcam.py: TF then libsrtp segfaults).
 preload_webrtc_native()
+# Streamlit would otherwise reset Keras (and TensorFlow's kernel cache) after every run (ui/runner.py).
+keep_keras_session()
 
-st.set_page_config(page_title="fer-studio", page_icon=":material/mood:", layout="wide", initial_sidebar_state="expanded")
+ROOT = Path(__file__).resolve().parent
+
+# The icon ships with the app (a Material icon here would be fetched from Google's font CDN: none
+# offline). "auto": the sidebar starts open on a wide screen and closed on a phone, where it would
+# cover the page (Predict's uploader) on every load.
+st.set_page_config(page_title="fer-studio", page_icon=ROOT / "assets" / "icon.png", layout="wide",
+                   initial_sidebar_state="auto")
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -108,7 +108,7 @@ elif choice == SRC_PATH:
             switch_to(p, Path(p).name)
 elif choice == SRC_UPLOAD:
     up = st.file_uploader("Drop the FER-2013 zip or fer2013.csv here", type=["zip", "csv"], key="ds_upload",
-                          help="Up to 512 MB. The file is saved to the cache folder, then decoded (progress shown).")
+                          help="Up to 1 GB. The file is saved to the cache folder, then decoded (progress shown).")
     if up is not None and st.session_state.get("ds_upload_done") != getattr(up, "file_id", up.name):
         with friendly_errors(f"Could not save {up.name}"):
             target = save_upload(up)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.classifiers import load_classifier, model_and_detector
+from ui.examples import EXAMPLES, available_examples, example_upload
 from ui.page import friendly_errors, page_header
 from ui.predict_view import predict_and_show
 
@@ -27,11 +28,17 @@ files = st.file_uploader("Drop images or a zip of images here", type=["jpg", "jp
                          accept_multiple_files=True, key="pred_upload",
                          help="Up to 50 MB and 50 megapixels per image. A zip is read in memory, never extracted, "
                               "within the same safety limits as dataset zips.")
+example = None
+if not files and available_examples():
+    example = st.pills("No photo at hand? Try one of these", available_examples(), format_func=EXAMPLES.get,
+                       key="pred_example", help="Photos from scikit-image's free data set, analysed like an upload.")
 if run is None:
     st.stop()
-if not files:
-    st.info("Drop one or more photos, or a zip of photos, above to start.", icon=":material/add_photo_alternate:")
+if not files and not example:
+    st.info("Drop one or more photos, or a zip of photos, above to start, or pick an example.",
+            icon=":material/add_photo_alternate:")
     st.stop()
+uploads = [(f.name, f.getvalue()) for f in files] if files else [example_upload(example)]
 
 classifier = None
 with friendly_errors("Loading the model", hint="Pick another model, or retrain this one on the Train page."):
@@ -40,5 +47,5 @@ if classifier is None:
     st.stop()
 
 with friendly_errors("Predicting", hint="Check the images (JPEG, PNG or WebP photos, or a zip of them) and try again."):
-    predict_and_show([(f.name, f.getvalue()) for f in files], classifier, detector_name,
+    predict_and_show(uploads, classifier, detector_name,
                      whole_image=whole, gradcam=gradcam, key_prefix="pred")

@@ -26,7 +26,7 @@ page_header(
 
 run, detector_name = model_and_detector("video_run", "video_detector")
 upload = st.file_uploader("Drop a video here", type=[e.lstrip(".") for e in VIDEO_EXTENSIONS], key="video_upload",
-                          help="Up to the server's upload limit (512 MB); longer files: `python -m fer_core video` "
+                          help="Up to the server's upload limit (1 GB); longer files: `python -m fer_core video` "
                                "(docs/LIMITS.md).")
 c1, c2 = st.columns([3, 2])
 rate = c1.select_slider("Frames analysed per second", ["all", 15, 10, 5, 2, 1], value="all", key="video_rate",

@@ -12,7 +12,8 @@ import math
 import streamlit as st
 
 from fer_core.errors import FerError
-from fer_core.inference.realtime import DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH, DEFAULT_SMOOTHING_WINDOW
+from fer_core.inference.realtime import DEFAULT_CLASSIFY_EVERY, DEFAULT_DETECT_EVERY, DEFAULT_DOWNSCALE_WIDTH
+from fer_core.inference.realtime import DEFAULT_SMOOTHING_WINDOW
 from fer_core.inference.webrtc import rtc_configuration
 from ui import webcam
 from ui.classifiers import load_classifier, model_and_detector
@@ -48,14 +49,18 @@ if mode == "Snapshot":
 # --------------------------------------------------------------------------- live
 
 with st.expander("Settings", icon=":material/tune:"):
-    s1, s2, s3, s4 = st.columns(4)
+    s1, s2, s3, s4, s5 = st.columns(5)
     smoothing = s1.slider("Smoothing (frames)", 1, 15, DEFAULT_SMOOTHING_WINDOW, key="cam_smooth",
                           help="Average each face's probabilities over this many frames.")
     detect_every = s2.slider("Detect every n-th frame", 1, 6, DEFAULT_DETECT_EVERY, key="cam_every",
                              help="Track faces in between: higher is faster, slower to notice new faces.")
-    width = s3.select_slider("Detection width (px)", sorted({240, 320, 480, 640, 960, DEFAULT_DOWNSCALE_WIDTH}),
+    classify_every = s3.slider("Classify every n-th frame", 1, 6, DEFAULT_CLASSIFY_EVERY, key="cam_classify",
+                               help="Each known face is classified on every n-th frame and keeps its smoothed "
+                                    "label in between; a new face is classified at once. Higher is lighter on "
+                                    "the CPU with many faces.")
+    width = s4.select_slider("Detection width (px)", sorted({240, 320, 480, 640, 960, DEFAULT_DOWNSCALE_WIDTH}),
                              DEFAULT_DOWNSCALE_WIDTH, key="cam_width")
-    show_fps = s4.toggle("FPS on video", value=True, key="cam_fps")
+    show_fps = s5.toggle("FPS on video", value=True, key="cam_fps")
 
 try:
     config, origin = rtc_configuration(st.secrets)
@@ -70,7 +75,7 @@ def session_pipeline():
     """One FramePipeline per browser session (it keeps tracks); reconfigured on every rerun."""
     from fer_core.inference.faces import make_detector
     from fer_core.inference.realtime import FramePipeline
-    from fer_core.inference.webrtc import webrtc_callback
+    from fer_core.inference.webrtc import webrtc_queued_callback
 
     state = st.session_state.get("cam_pipeline_state")
     if state is None or state["detector_name"] != detector_name:
@@ -78,7 +83,7 @@ def session_pipeline():
         detector = make_detector(detector_name)
         if state is None:
             pipeline = FramePipeline(detector, classifier)
-            state = {"pipeline": pipeline, "callback": webrtc_callback(pipeline)}
+            state = {"pipeline": pipeline, "callback": webrtc_queued_callback(pipeline)}
         else:
             state["pipeline"].configure(detector=detector)
         state["detector_name"] = detector_name
@@ -87,7 +92,8 @@ def session_pipeline():
     if state.get("run_id") != run.run_id:
         pipeline.configure(classifier=classifier)
         state["run_id"] = run.run_id
-    pipeline.configure(smoothing_window=smoothing, detect_every=detect_every, downscale_width=width, show_fps=show_fps)
+    pipeline.configure(smoothing_window=smoothing, detect_every=detect_every, classify_every=classify_every,
+                       downscale_width=width, show_fps=show_fps)
     return pipeline, state["callback"]
 
 
@@ -102,7 +108,7 @@ ctx = None
 with video_col, friendly_errors("Starting the live stream"):
     ctx = webcam.webrtc_stream(
         key="fer-webcam",
-        video_frame_callback=callback,
+        queued_frames_callback=callback,
         rtc_configuration=config,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
     )
@@ -114,17 +120,27 @@ def fmt(v: float, spec: str) -> str:
     return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
+def ms(v: float | None) -> str:
+    text = fmt(v, ".0f")
+    return text if text == "—" else f"{text} ms"
+
+
 @st.fragment(run_every=1.0)
 def live_stats() -> None:
     playing = bool(getattr(getattr(ctx, "state", None), "playing", False))
     s = pipeline.stats()
-    m = st.columns(2)
-    m[0].metric("FPS", fmt(s.get("fps"), ".1f"), help="Frames arriving and processed per second.")
-    m[1].metric("faces", str(s.get("faces", 0)))
-    m = st.columns(2)
-    m[0].metric("latency p50", fmt(s.get("latency_ms_p50"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p50") or math.nan) else ""),
-                help="Time to detect, classify and draw one frame (median).")
-    m[1].metric("latency p95", fmt(s.get("latency_ms_p95"), ".0f") + (" ms" if math.isfinite(s.get("latency_ms_p95") or math.nan) else ""))
+    m = st.columns(3)
+    m[0].metric("camera FPS", fmt(s.get("camera_fps"), ".1f"),
+                help="Frames per second your camera's stream brings to the server. Each is answered with "
+                     "the newest analysed frame.")
+    m[1].metric("analysed FPS", fmt(s.get("fps"), ".1f"),
+                help="Frames per second detected, classified and drawn. A frame that arrives while the "
+                     "previous one is still being analysed is dropped, not queued, so the picture never lags.")
+    m[2].metric("faces", str(s.get("faces", 0)))
+    m = st.columns(3)
+    m[0].metric("latency p50", ms(s.get("latency_ms_p50")), help="Time to detect, classify and draw one frame (median).")
+    m[1].metric("latency p95", ms(s.get("latency_ms_p95")), help="95 in 100 frames are analysed within this time.")
+    m[2].metric("dropped", f"{s.get('stale_frames', 0):,}", help="Frames skipped because a newer one had arrived.")
     st.caption(f"{s.get('frames', 0):,} frames processed")
     results = list(getattr(pipeline, "last_results", []) or [])
     if playing and results:

@@ -185,6 +185,28 @@ def test_predict_upload_photo_and_tiny_image(tiny_store):
     at.run()
     assert_clean(at)
     assert any("broken.jpg" in e.value for e in at.error)
+    assert all(e.value.count("broken.jpg") == 1 for e in at.error), [e.value for e in at.error]  # the name once
+
+
+def test_predict_example_photos_run_the_whole_pipeline(tiny_store):
+    """A newcomer with no photo at hand picks an example: detection, labels, the no-face case."""
+    install_tiny_run(tiny_store, os.environ["FER_MODELS_DIR"])
+    at = new_app()
+    open_page(at, "app_pages/predict.py")
+    assert_clean(at)
+    pills = at.get("button_group")[0]
+    assert pills.options and len(pills.options) == 4
+    at.get("button_group")[0].set_value("two_people.jpg").run()
+    assert_clean(at)
+    assert "**2 faces** found in 1 image" in texts(at)
+    at.get("button_group")[0].set_value("cat_no_face.jpg").run()
+    assert_clean(at)
+    assert any("No face found" in w.value for w in at.warning)
+    at.file_uploader(key="pred_upload").upload("astronaut.jpg", jpeg_bytes(astronaut_bgr()), "image/jpeg")
+    at.run()
+    assert_clean(at)
+    assert not at.get("button_group"), "an upload replaces the examples"
+    assert "**1 face** found in 1 image" in texts(at)
 
 
 def test_predict_a_zip_of_photos_gives_a_table_counts_and_csv(tiny_store):

@@ -346,6 +346,50 @@ def test_webrtc_callback_round_trip(frame640: np.ndarray) -> None:
     assert len(pipe.last_results) == 1
 
 
+def test_classify_every_reuses_a_known_face_and_classifies_a_new_one_at_once(frame640: np.ndarray) -> None:
+    one_hot = [np.eye(7, dtype=np.float32)[k] for k in (3, 4, 5, 6, 0, 1)]
+    clf = ScriptedClassifier(one_hot)
+    det = FixedDetector([Box(40, 100, 100, 120)])
+    pipe = FramePipeline(det, clf, detect_every=1, smoothing_window=1, classify_every=2)
+    labels = [pipe.process(frame640)[1][0].label for _ in range(2)]
+    # frame 0: a new face, classified at once; frame 1: due ((1 + 1) % 2 == 0)
+    assert [len(c) for c in clf.crops] == [1, 1] and labels == ["happy", "sad"]
+    det.boxes.append(Box(420, 120, 110, 120))  # a second person enters on frame 2
+    results = pipe.process(frame640)[1]
+    assert [len(c) for c in clf.crops] == [1, 1, 1]  # only the newcomer was classified
+    assert sorted((r.track_id, r.label) for r in results) == [(1, "sad"), (2, "surprise")]  # face 1 keeps its label
+    results = pipe.process(frame640)[1]  # frame 3: both due, one batch
+    assert [len(c) for c in clf.crops] == [1, 1, 1, 2]
+    assert sorted(r.label for r in results) == ["neutral", "neutral"]
+    every = FramePipeline(FixedDetector([Box(40, 100, 100, 120)]), ScriptedClassifier(), detect_every=1)
+    for _ in range(4):
+        every.process(frame640)
+    assert len(every.classifier.crops) == 4  # the default classifies every frame (the video path relies on it)
+
+
+def test_queued_callback_processes_the_newest_frame_and_counts_the_stale_ones(frame640: np.ndarray) -> None:
+    import asyncio
+
+    import av
+    from fer_core.inference.webrtc import webrtc_queued_callback
+
+    pipe = FramePipeline(FixedDetector([Box(250, 60, 120, 140)]), ScriptedClassifier(), detect_every=1)
+    callback = webrtc_queued_callback(pipe)
+    frames = []
+    for pts in (1, 2, 3):
+        f = av.VideoFrame.from_ndarray(frame640, format="bgr24")
+        f.pts = pts
+        frames.append(f)
+    out = asyncio.run(callback(frames))
+    assert [f.pts for f in out] == [3] and out[0].to_ndarray(format="bgr24").shape == (480, 640, 3)
+    assert not np.array_equal(out[0].to_ndarray(format="bgr24"), frame640)  # the face is boxed
+    assert asyncio.run(callback(frames[:1]))[0].pts == 1
+    stats = pipe.stats()
+    assert stats["frames"] == 2 and stats["stale_frames"] == 2
+    assert np.isfinite(stats["camera_fps"]) and stats["camera_fps"] > 0
+    assert asyncio.run(callback([])) == []
+
+
 # ----------------------------------------------------------------------------- batch prediction
 
 
@@ -441,6 +485,9 @@ def test_predict_sources_in_chunks_keeps_order_and_errors(tmp_path, model, astro
     one = list(predict_sources(sources, detector, classifier, chunk_size=1))
     assert [r.status for r, _ in one] == ["faces", "no face", "error", "error"]
     assert one[0][1] is not None and one[2][1] is None and "broken.jpg" in one[2][0].error
+    unread = one[2][0]
+    assert unread.summary().count("broken.jpg") == 1 and "corrupt" in unread.summary()  # the name once
+    assert "broken.jpg" not in results_table([unread])[0]["error"]  # the CSV has it in its own column
     assert len(calls) == 1, "the one photo with a face: one call for its chunk"
     together = list(predict_sources(sources, detector, classifier, chunk_size=32))
     assert results_table([r for r, _ in together]) == results_table([r for r, _ in one])

@@ -142,3 +142,19 @@ def test_grad_cam_finds_the_region_that_drives_the_class():
     outside[26:46, 2:22] = False  # the region and a margin the resize may blur into
     assert cam[outside].max() < 0.1
     assert int(np.argmax(model(x[None]).numpy()[0])) == 3
+
+
+def test_model_picker_labels_say_each_fact_once(tmp_path):
+    from fer_core.store.layout import RunInfo
+    from ui.runs import run_label
+
+    shipped = RunInfo("vgg_fer-fer2013", tmp_path, "stopped", {
+        "name": "vgg_fer on FER-2013 (shipped)", "architecture": "vgg_fer", "shipped": {"default": True},
+        "metrics": {"test_accuracy": 0.693}})
+    label = run_label(shipped)
+    assert label.count("vgg_fer") == 1 and label.lower().count("shipped") == 1 and "69.3%" in label, label
+    assert "stopped" not in label  # a shipped model's training story is not its name
+    mine = RunInfo("20261206-1", tmp_path, "finished", {
+        "name": "baseline", "architecture": "mini_xception", "metrics": {"val_accuracy": 0.612},
+        "dataset": {"synthetic": True}})
+    assert run_label(mine) == "baseline — mini_xception · 61.2% (synthetic data) [finished]"

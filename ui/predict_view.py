@@ -110,7 +110,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
         name, img = res.name, images.get(i)
         with st.container(border=True):
             if res.error:
-                st.error(f"**{name}**: {res.error}\n\nUse a JPEG, PNG or WebP photo, or a zip of them.",
+                st.error(f"**{name}**: {res.reason}\n\nUse a JPEG, PNG or WebP photo, or a zip of them.",
                          icon=":material/broken_image:")
                 continue
             left, right = st.columns([3, 2], gap="large")

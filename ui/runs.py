@@ -47,16 +47,21 @@ def report_corrupt_runs(runs: list[RunInfo]) -> None:
 
 
 def run_label(run: RunInfo) -> str:
+    """"vgg_fer on FER-2013 (shipped) · 69.3%", "my run — mini_xception · 61.2% [finished]": each fact once."""
     meta = run.meta or {}
     acc = (run.metrics or {}).get("test_accuracy") or (run.metrics or {}).get("val_accuracy")
-    acc_txt = f" · {acc:.1%}" if isinstance(acc, (int, float)) else ""
     ds = meta.get("dataset") or {}
-    syn = " (synthetic data)" if ds.get("synthetic") else ""
+    name = run.name or run.run_id
+    shipped = is_shipped(run)
     arch = run.architecture or "?"
-    shipped = " ★ shipped" if is_shipped(run) else ""
+    head = name if arch in name else f"{name} — {arch}"
+    if shipped and "shipped" not in name.lower():
+        head += " (shipped)"
+    acc_txt = f" · {acc:.1%}" if isinstance(acc, (int, float)) else ""
+    syn = " (synthetic data)" if ds.get("synthetic") else ""
     # A shipped model's training story (a run stopped by its time budget, say) is in its details, not its name.
     status = "" if shipped else f" [{run.status}]"
-    return f"{run.name} — {arch}{acc_txt}{syn}{shipped}{status}"
+    return f"{head}{acc_txt}{syn}{status}"
 
 
 def usable_runs() -> list[RunInfo]:

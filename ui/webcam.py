@@ -37,11 +37,15 @@ def webrtc_ready() -> bool:
 def webrtc_stream(
     *,
     key: str,
-    video_frame_callback: Callable[[Any], Any],
+    queued_frames_callback: Callable[[list[Any]], Any],
     rtc_configuration: dict[str, Any],
     media_stream_constraints: dict[str, Any] | None = None,
 ) -> Any:
-    """Start/keep the SENDRECV stream; returns streamlit-webrtc's context (ctx.state.playing)."""
+    """Start/keep the SENDRECV stream; returns streamlit-webrtc's context (ctx.state.playing).
+
+    Frames are processed off the event loop (async processing); `queued_frames_callback` gets the
+    camera frames that arrived since its last call (fer_core.inference.webrtc.webrtc_queued_callback).
+    """
     if not webrtc_ready():
         raise FerError("The live stream cannot start in this server process (TensorFlow was loaded before the "
                        "WebRTC libraries). Restart the app with `streamlit run streamlit_app.py`; use Snapshot meanwhile.")
@@ -51,7 +55,7 @@ def webrtc_stream(
         key=key,
         mode=WebRtcMode.SENDRECV,
         rtc_configuration=rtc_configuration,
-        video_frame_callback=video_frame_callback,
+        queued_video_frames_callback=queued_frames_callback,
         media_stream_constraints=media_stream_constraints or {"video": True, "audio": False},
         async_processing=True,
     )

@@ -49,9 +49,16 @@ class ImageResult:
             return "no face"
         return "whole image" if self.faces[0].whole_image else "faces"
 
+    @property
+    def reason(self) -> str | None:
+        """Why the photo could not be read, without its name (the readers' messages start with it)."""
+        if not self.error:
+            return None
+        return self.error.removeprefix(f"{self.name}: ")
+
     def summary(self) -> str:
         if self.error:
-            return f"{self.name}: {self.error}"
+            return f"{self.name}: {self.reason}"
         if not self.faces:
             return f"{self.name}: no face found"
         parts = [f"{f.label} {f.confidence * 100:.0f}%" for f in self.faces]
@@ -156,7 +163,7 @@ def results_table(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
         if not r.faces:
             rows.append({**base, "face": None, "x": None, "y": None, "w": None, "h": None, "score": None,
                          "label": None, "confidence": None, **{f"p_{n}": None for n in FER_LABELS},
-                         "error": r.error})
+                         "error": r.reason})
             continue
         for f in r.faces:
             rows.append({

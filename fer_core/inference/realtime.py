@@ -7,8 +7,10 @@
    which `downscale_width` sets: the one place a frame is shrunk for detection); a `Tracker`
    (fer_core.inference.tracking) keeps each face's id: detections are associated with its tracks
    by IoU, in between each track follows its face by template matching;
-3. all faces of the frame are cropped (square, with `margin`, optionally rotated upright from
-   the eye landmarks) and classified in ONE compiled batch call;
+3. the faces due for classification (all of them, or with `classify_every` = k each known face
+   on every k-th frame and a new face at once) are cropped (square, with `margin`, optionally
+   rotated upright from the eye landmarks) and classified in ONE compiled batch call; a face not
+   due keeps its last smoothed probabilities;
 4. the tracker smooths each track's probabilities over its last `smoothing_window` frames (mean,
    or an exponential average), which removes label flicker;
 5. boxes and labels are drawn on a copy of the frame (a frame with no face is returned
@@ -46,6 +48,11 @@ from fer_core.inference.tracking import SMOOTHING_MODES, Tracker
 DEFAULT_DETECT_EVERY = 2
 DEFAULT_DOWNSCALE_WIDTH = 480
 DEFAULT_SMOOTHING_WINDOW = 5
+# The Webcam page classifies each tracked face on every 2nd frame (new faces at once) and shows its
+# smoothed label in between: half the classifier work with 4 faces, labels still update 15 times a
+# second. The pipeline's own default stays 1 (the video path records every sampled frame's own
+# probabilities).
+DEFAULT_CLASSIFY_EVERY = 2
 
 
 class FramePipeline:
@@ -55,6 +62,8 @@ class FramePipeline:
         detector: any `FaceDetector` (fer_core.inference.faces.make_detector()).
         classifier: an EmotionClassifier (anything with `predict_proba(crops) -> (N, 7)` in FER order).
         detect_every: run the detector on every N-th frame, track in between (1: every frame).
+        classify_every: classify each tracked face on every N-th frame (a new face at once) and
+            keep its smoothed probabilities in between (1: every frame).
         downscale_width: the detector's `max_width`: it detects on a copy this wide (None: full
             size) and gives boxes in frame pixels. Detectors without `max_width` detect as they are.
         smoothing_window: average a face's probabilities over its last k frames (1: no smoothing).
@@ -84,6 +93,7 @@ class FramePipeline:
         show_fps: bool = False,
         draw: bool = True,
         copy: bool = True,
+        classify_every: int = 1,
     ):
         self.detector = detector
         self.classifier = classifier
@@ -93,6 +103,7 @@ class FramePipeline:
         self.copy = copy
         self.configure(
             detect_every=detect_every,
+            classify_every=classify_every,
             downscale_width=downscale_width,
             smoothing_window=smoothing_window,
             margin=margin,
@@ -107,11 +118,11 @@ class FramePipeline:
     # -- settings and state ---------------------------------------------------------------------
 
     def configure(self, **settings: Any) -> None:
-        """Change settings between frames (thread-safe): detect_every, downscale_width,
+        """Change settings between frames (thread-safe): detect_every, classify_every, downscale_width,
         smoothing_window, smoothing, margin, align, max_faces, show_fps, draw, detector, classifier."""
         with self._lock:
             for key, value in settings.items():
-                if key == "detect_every":
+                if key in ("detect_every", "classify_every"):
                     value = max(1, int(value))
                 elif key == "downscale_width":
                     value = None if not value else max(64, int(value))
@@ -161,14 +172,27 @@ class FramePipeline:
             self._detect_ms: deque[float] = deque(maxlen=300)
             self._classify_ms: deque[float] = deque(maxlen=300)
             self._arrivals: deque[float] = deque(maxlen=60)
+            self._camera: deque[tuple[float, int]] = deque(maxlen=60)  # (time, frames arrived)
+            self.stale_frames = 0
             self.last_results: list[FacePrediction] = []
 
+    def frames_arrived(self, count: int) -> None:
+        """The stream delivered `count` camera frames since its last call and hands the pipeline only
+        the newest (the others went stale while it worked: dropped, not queued). Feeds camera_fps."""
+        with self._lock:
+            self._camera.append((time.perf_counter(), max(0, int(count))))
+            self.stale_frames += max(0, int(count) - 1)
+
     def stats(self) -> dict[str, Any]:
-        """Rolling numbers: fps (frames arriving per second), latency p50/p95/mean (ms), etc."""
+        """Rolling numbers: fps (frames processed per second), camera_fps (frames the stream
+        delivered per second, where it reports them), latency p50/p95/mean (ms), etc."""
         with self._lock:
             lat = np.asarray(self._latencies, dtype=np.float64) * 1000.0
             arr = list(self._arrivals)
             fps = (len(arr) - 1) / (arr[-1] - arr[0]) if len(arr) >= 2 and arr[-1] > arr[0] else math.nan
+            cam = list(self._camera)
+            camera_fps = (sum(n for _, n in cam[1:]) / (cam[-1][0] - cam[0][0])
+                          if len(cam) >= 2 and cam[-1][0] > cam[0][0] else math.nan)
 
             def pct(a: np.ndarray, q: float) -> float:
                 return float(np.percentile(a, q)) if a.size else math.nan
@@ -181,6 +205,8 @@ class FramePipeline:
                 "last_error": self.last_error,
                 "faces": len(self.last_results),
                 "fps": fps,
+                "camera_fps": camera_fps,
+                "stale_frames": self.stale_frames,
                 "processing_fps": 1000.0 / float(lat.mean()) if lat.size and lat.mean() > 0 else math.nan,
                 "latency_ms_p50": pct(lat, 50),
                 "latency_ms_p95": pct(lat, 95),
@@ -241,12 +267,19 @@ class FramePipeline:
         tracks = sorted(tracks, key=lambda t: -t.box.area)[: self.max_faces]
         if not tracks:
             return []
-        crops = [crop_face(frame, t.box, self.margin, self.align) for t in tracks]
-        t = time.perf_counter()
-        probs = np.asarray(self.classifier.predict_proba(crops), dtype=np.float32)
-        self._classify_ms.append(time.perf_counter() - t)
-        results = [FacePrediction(self.tracker.smooth(tr, p), tr.box, track_id=tr.track_id,
-                                  raw_probabilities=p, detected=tr.detected) for tr, p in zip(tracks, probs)]
+        # Known faces are classified on the frames *between* detection rounds (offset by one), so
+        # with detect_every == classify_every the two costs alternate instead of adding up.
+        due = [tr for tr in tracks if tr.probabilities is None or (index + 1) % self.classify_every == 0]
+        if due:
+            crops = [crop_face(frame, tr.box, self.margin, self.align) for tr in due]
+            t = time.perf_counter()
+            probs = np.asarray(self.classifier.predict_proba(crops), dtype=np.float32)
+            self._classify_ms.append(time.perf_counter() - t)
+            for tr, p in zip(due, probs):
+                tr.probabilities = p
+                tr.smoothed = self.tracker.smooth(tr, p)
+        results = [FacePrediction(tr.smoothed, tr.box, track_id=tr.track_id, raw_probabilities=tr.probabilities,
+                                  detected=tr.detected) for tr in tracks]
         results.sort(key=lambda r: r.box.x)
         for i, r in enumerate(results):
             r.index = i  # left to right

@@ -32,6 +32,8 @@ class Track:
     template: np.ndarray | None = None  # grayscale patch at TRACK_WIDTH scale
     missed: int = 0  # consecutive detection rounds without a matching detection
     detected: bool = True
+    probabilities: np.ndarray | None = None  # the last classification of this face (FER order)
+    smoothed: np.ndarray | None = None  # its smoothed probabilities (Tracker.smooth)
 
 
 class Tracker:

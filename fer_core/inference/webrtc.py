@@ -83,21 +83,45 @@ def rtc_configuration(secrets: Mapping[str, Any] | None = None, environ: Mapping
     return dict(DEFAULT_RTC_CONFIGURATION, iceServers=[]), "default"
 
 
-def webrtc_callback(pipeline: FramePipeline):
-    """A `video_frame_callback` for streamlit-webrtc: av.VideoFrame -> annotated av.VideoFrame.
+def _annotated(pipeline: FramePipeline, frame):
+    """av.VideoFrame -> the pipeline's annotated av.VideoFrame (same pts and time base).
 
     Decodes straight to bgr24 and encodes from bgr24: the only colour conversion is PyAV's own.
     """
+    import av
+
+    img = frame.to_ndarray(format="bgr24")
+    out, _ = pipeline.process(img)
+    new = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
+    new.pts = frame.pts
+    if frame.time_base is not None:
+        new.time_base = frame.time_base
+    return new
+
+
+def webrtc_callback(pipeline: FramePipeline):
+    """A `video_frame_callback` for streamlit-webrtc: av.VideoFrame -> annotated av.VideoFrame."""
 
     def callback(frame):  # av.VideoFrame
-        import av
+        return _annotated(pipeline, frame)
 
-        img = frame.to_ndarray(format="bgr24")
-        out, _ = pipeline.process(img)
-        new = av.VideoFrame.from_ndarray(np.ascontiguousarray(out), format="bgr24")
-        new.pts = frame.pts
-        if frame.time_base is not None:
-            new.time_base = frame.time_base
-        return new
+    return callback
+
+
+def webrtc_queued_callback(pipeline: FramePipeline):
+    """A `queued_video_frames_callback` for streamlit-webrtc (async processing), used by the Webcam page.
+
+    streamlit-webrtc hands over every camera frame that arrived while the previous one was being
+    processed. Only the newest is worth processing: the older ones are stale, and working through
+    them would only add latency. This callback processes the newest, drops the rest, and tells
+    the pipeline how many arrived (`frames_arrived`), so the page can show the camera's frame rate
+    beside the processed one. The server sends the newest processed frame with every camera frame.
+    """
+
+    async def callback(frames: list) -> list:  # list[av.VideoFrame], oldest first
+        if not frames:
+            return []
+        pipeline.frames_arrived(len(frames))
+        return [_annotated(pipeline, frames[-1])]
 
     return callback
