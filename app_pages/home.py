@@ -7,7 +7,7 @@ import streamlit as st
 
 from ui.datasets import dataset_label, dataset_source
 from ui.page import friendly_errors
-from ui.runs import STATUS_BADGE, default_run, get_store, is_shipped, no_model_prompt, report_corrupt_runs, run_label
+from ui.runs import STATUS_BADGE, default_run, get_store, no_model_prompt, report_corrupt_runs, run_label
 
 st.title(":material/mood: fer-studio")
 st.markdown(
@@ -43,8 +43,7 @@ with right:
             if not running:
                 no_model_prompt(key="home_quick_train")
         else:
-            shipped = " (shipped model)" if is_shipped(best) else ""
-            st.markdown(f"Default model{shipped}: **{run_label(best)}**")
+            st.markdown(f"Default model: **{run_label(best)}**")  # the label says "shipped" where it is
             st.caption(f"{sum(1 for r in runs if r.usable)} usable run(s) in `{store.root}`")
 
 st.divider()

@@ -16,7 +16,7 @@ from fer_core.charts import history_figure
 from fer_core.errors import StoreError
 from fer_core.training import jobs
 from fer_core.training.config import CONFIG_DEFAULTS, LR_SCHEDULES, OPTIMIZERS
-from fer_core.training.precision import PRECISIONS, default_precision
+from fer_core.training.precision import PRECISIONS, default_precision, default_precision_reason
 from ui.datasets import current_dataset, dataset_caption, dataset_label, dataset_source
 from ui.page import friendly_errors, page_header
 from ui.runs import STATUS_BADGE, get_store, is_shipped, report_corrupt_runs
@@ -249,6 +249,8 @@ precision = c[1].selectbox(
     "Precision", precisions, index=precisions.index(default_precision()), key="tr_precision", disabled=busy,
     help="bf16: bfloat16 arithmetic with float32 weights, faster on CPUs with AMX / AVX512-BF16 and on recent "
          "GPUs (the default where this machine has them); the saved model is float32 either way.")
+if precision == default_precision():
+    c[1].caption(f"Chosen for this machine: {default_precision_reason()}.")
 name = c[2].text_input("Run name (optional)", key="tr_name", disabled=busy, placeholder="e.g. mini-xception baseline")
 with st.expander("More settings", icon=":material/tune:"):
     c = st.columns(4)

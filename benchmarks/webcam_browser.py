@@ -95,18 +95,19 @@ def free_port() -> int:
 
 
 class Server:
-    """`streamlit run SCRIPT` on a free port, with its own model store (a copy of the shipped models)."""
+    """`streamlit run SCRIPT` from `root` as the README starts it (its .streamlit/config.toml applies),
+    on a free port, with its own model store (a copy of that checkout's shipped models)."""
 
-    def __init__(self, script: Path, workdir: Path) -> None:
-        self.script, self.workdir = script, workdir
+    def __init__(self, script: Path, root: Path, workdir: Path) -> None:
+        self.script, self.root, self.workdir = script, root, workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Server:
-        models = self.workdir / "models"
+        models = self.workdir / f"models-{abs(hash(str(self.root)))}"
         if not models.exists():
             models.mkdir(parents=True)
-            for meta in sorted((ROOT / "models").glob("*/meta.json")):
+            for meta in sorted((self.root / "models").glob("*/meta.json")):
                 if json.loads(meta.read_text()).get("shipped"):
                     shutil.copytree(meta.parent, models / meta.parent.name, ignore=shutil.ignore_patterns(".meta.lock"))
         env = {**os.environ, "FER_MODELS_DIR": str(models), "FER_CACHE_DIR": str(self.workdir / "cache"),
@@ -115,9 +116,8 @@ class Server:
         self.log = open(self.workdir / f"{self.script.stem}.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(self.script), "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--server.port", str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=self.root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -261,31 +261,32 @@ def page_metrics(page) -> dict[str, str]:
         (m.querySelector("[data-testid='stMetricValue']") || {}).innerText?.trim()]))""")
 
 
-def measure(app: str, clip: Path, seconds: float, warmup: float, workdir: Path) -> dict:
+def measure(app: str, clip: Path, seconds: float, warmup: float, workdir: Path, before: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
-    script = ROOT / ("streamlit_app.py" if app == "fer-studio" else "benchmarks/webrtc_passthrough_app.py")
+    root = before if app == "before" else ROOT
+    script = root / ("benchmarks/webrtc_passthrough_app.py" if app == "passthrough" else "streamlit_app.py")
     args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-    with Server(script, workdir) as server, sync_playwright() as pw:
+    with Server(script, root, workdir) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=["camera"])
             ctx.add_init_script(INIT_JS)
             page = ctx.new_page()
             page.set_default_timeout(120_000)
-            page.goto(f"{server.url}/{'webcam' if app == 'fer-studio' else ''}", wait_until="domcontentloaded")
+            page.goto(f"{server.url}/{'' if app == 'passthrough' else 'webcam'}", wait_until="domcontentloaded")
             el = page.locator("iframe[title*='streamlit_webrtc']").first
             el.wait_for()
             frame = el.element_handle().content_frame()
             frame.get_by_role("button", name="START").click()
             frame.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.currentTime > 0.5; }")
             page.wait_for_timeout(warmup * 1000)
-            before = cpu_sample(server.proc.pid)
+            cpu0 = cpu_sample(server.proc.pid)
             r = frame.evaluate(MEASURE_JS, [CODE_BITS, BLOCK, seconds])
-            share = cpu_share(before, cpu_sample(server.proc.pid))
-            metrics = page_metrics(page) if app == "fer-studio" else {}
+            share = cpu_share(cpu0, cpu_sample(server.proc.pid))
+            metrics = page_metrics(page) if app != "passthrough" else {}
             frame.get_by_role("button", name="STOP").click()
         finally:
             browser.close()
@@ -296,8 +297,8 @@ def measure(app: str, clip: Path, seconds: float, warmup: float, workdir: Path) 
     return {
         "delivered": r["presented"] * (1 - r["repeatShare"]) / seconds, "presented": r["presented"] / seconds,
         "callbacks": r["callbacks"] / seconds, "distinct_read": r["distinct"] / seconds,
-        "processed": metrics.get("analysed FPS", "-") if app == "fer-studio" else "-",
-        "camera": metrics.get("camera FPS", "-") if app == "fer-studio" else "-",
+        "processed": metrics.get("analysed FPS", metrics.get("FPS", "-")),  # "FPS" before the change
+        "camera": metrics.get("camera FPS", "-"),
         "page_p50": metrics.get("latency p50", "-"), "page_p95": metrics.get("latency p95", "-"), "rtc": r.get("rtc"),
         "lat_p50": pct(0.5), "lat_p95": pct(0.95), "unmatched": r["unmatched"],
         "cpu_server": share["server"], "cpu_chromium": share["chromium"], "size": f"{r['width']}x{r['height']}",
@@ -310,7 +311,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=12.0, help="seconds streamed before measuring")
     ap.add_argument("--faces", type=int, nargs="+", default=[1, 4], choices=[1, 2, 3, 4])
     ap.add_argument("--repeat", type=int, default=1, help="rounds (pass-through and page alternate)")
-    ap.add_argument("--apps", nargs="+", default=["passthrough", "fer-studio"], choices=["passthrough", "fer-studio"])
+    ap.add_argument("--apps", nargs="+", default=["passthrough", "fer-studio"], choices=["passthrough", "fer-studio", "before"])
+    ap.add_argument("--before", type=Path, help="another checkout of fer-studio (e.g. a git worktree of an older "
+                    "commit with its .venv-free files; this venv runs it): measured as app 'before'")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install chromium")
@@ -322,7 +325,7 @@ def main() -> None:
         clip = camera_clip(work / f"camera-{faces}.y4m", faces)
         for rnd in range(args.repeat):
             for app in args.apps:
-                res = measure(app, clip, args.seconds, args.warmup, work)
+                res = measure(app, clip, args.seconds, args.warmup, work, args.before)
                 rows.append({"faces": faces, "app": app, "round": rnd + 1, **res})
                 print(json.dumps(rows[-1]), flush=True)
     print("\n| faces | app | delivered fps | x pass-through | analysed fps (page) | processing p50 / p95 ms (page) "
@@ -332,7 +335,7 @@ def main() -> None:
         ceiling = statistics.median([r["delivered"] for r in rows if r["faces"] == faces and r["app"] == "passthrough"] or [float("nan")])
         for app in args.apps:
             for r in (r for r in rows if r["faces"] == faces and r["app"] == app):
-                page = f"{r['page_p50']} / {r['page_p95']}".replace(" ms", "") if app == "fer-studio" else "-"
+                page = f"{r['page_p50']} / {r['page_p95']}".replace(" ms", "") if app != "passthrough" else "-"
                 print(f"| {faces} | {app} | {r['delivered']:.1f} | {r['delivered'] / ceiling:.2f} | {r['processed']} | {page} | "
                       f"{r['lat_p50']:.0f} / {r['lat_p95']:.0f} | {r['cpu_server']:.0f} / {r['cpu_chromium']:.0f} |")
     shutil.rmtree(work, ignore_errors=True)

@@ -38,6 +38,14 @@ def test_bf16_only_where_it_runs_natively() -> None:
     assert TrainConfig().precision == default_precision()
 
 
+def test_the_default_precision_says_why() -> None:
+    from fer_core.training.precision import default_precision_reason
+
+    assert default_precision_reason({"amx_bf16", "avx512_bf16"}).startswith("bf16: this CPU has AMX-BF16")
+    assert default_precision_reason({"avx512_bf16"}) == "bf16: this CPU has AVX512-BF16"
+    assert default_precision_reason({"sse2"}).startswith("float32") or Path("/proc/driver/nvidia/gpus").is_dir()
+
+
 def test_unknown_precision_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="float32, bf16"):
         keras_policy("fp16")

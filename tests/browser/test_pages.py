@@ -194,10 +194,58 @@ def test_webcam_overlay_on_returned_video(shot_page, shipped_server, shipped_env
         if best.get("hits", 0) > original + 150:
             break
         page.wait_for_timeout(500)
-    page.wait_for_timeout(1500)  # let the FPS metrics tick
+    page.wait_for_timeout(2500)  # let the FPS metrics tick
     screenshot(page, "webcam")
     assert best.get("hits", 0) > original + 150, (best, original)
+    readout = metric_values(page)
+    camera, analysed = float(readout["camera FPS"]), float(readout["analysed FPS"])
+    # the fake camera plays 30 frames/s; the page analyses what arrives and says how much
+    assert 5 < analysed <= camera + 1 and camera <= 35, readout
+    assert readout["latency p95"].endswith(" ms") and readout["faces"] == "1", readout
     frame.get_by_role("button", name="STOP").click()
+
+
+def metric_values(page) -> dict[str, str]:
+    """The page's st.metric readouts: label -> value text."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("[data-testid='stMetric']")].map(m => [
+        (m.querySelector("[data-testid='stMetricLabel']") || {}).innerText?.trim(),
+        (m.querySelector("[data-testid='stMetricValue']") || {}).innerText?.trim()]))""")
+
+
+def test_phone_size_pages_open_clear_and_fetch_nothing_from_outside(browser, shipped_server):
+    """At 390x844 (a phone): the sidebar starts closed, Predict's uploader and examples fit the
+    screen, the Webcam page offers START; and no page asks any host but the app's own (offline)."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                              device_scale_factor=2, permissions=["camera"])
+    page = ctx.new_page()
+    page.set_default_timeout(120_000)
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((shipped_server.url, "data:", "blob:")) else None)
+    try:
+        for path, ready in (("", "Home"), ("predict", "Drop images or a zip of images here"), ("webcam", "Webcam")):
+            goto(page, shipped_server, path)
+            page.get_by_text(ready).first.wait_for()
+            wait_app_idle(page)
+            side = page.locator("[data-testid='stSidebar']").bounding_box()
+            assert side is None or side["x"] + side["width"] <= 0, f"/{path}: the sidebar covers the page {side}"
+            if path == "predict":
+                drop = page.locator("[data-testid='stFileUploaderDropzone']")
+                box = drop.bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+                limit = re.search(r"(\d+)GB per file", drop.inner_text())
+                assert limit and f"upload limit {limit.group(1)} GB" in (ROOT / "README.md").read_text(), drop.inner_text()
+                page.get_by_text("Astronaut (one face)").click()
+                page.get_by_text("found in 1 image").first.wait_for()
+                wait_app_idle(page)
+            if path == "webcam":
+                frame = page.locator("iframe[title*='streamlit_webrtc']").first
+                frame.wait_for()
+                frame.element_handle().content_frame().get_by_role("button", name="START").wait_for()
+            page.mouse.move(5, 5)
+            save_screenshot(page, f"phone-{path or 'home'}")
+        assert outside == [], outside
+    finally:
+        ctx.close()
 
 
 def choose_shared_fer2013(page) -> None:
