@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, roc_figure
+from fer_core.charts import confusion_matrix_figure, history_figure, probability_figure, reliability_figure, roc_figure
 from fer_core.errors import FerError, StoreError
 from fer_core.store.evaluations import EvaluationKey, SavedEvaluation
 from ui.datasets import current_dataset, dataset_caption
@@ -127,11 +127,16 @@ for col, rid in zip(cols, chosen):
             st.warning(ev["warning"], icon=":material/warning:")
         if (ev.get("dataset") or {}).get("synthetic"):
             st.caption(":orange-badge[synthetic] evaluated on the synthetic demo set, not on real faces")
-        m = st.columns(4)
+        m = st.columns(5)
         m[0].metric("accuracy", f"{ev['accuracy']:.1%}" if ev.get("accuracy") is not None else "—")
         m[1].metric("macro F1", f"{ev['macro_f1']:.3f}" if ev.get("macro_f1") is not None else "—")
         m[2].metric("top-2 accuracy", f"{ev['top2_accuracy']:.1%}" if ev.get("top2_accuracy") is not None else "—")
         m[3].metric("macro ROC AUC", f"{ev['macro_roc_auc']:.3f}" if ev.get("macro_roc_auc") is not None else "—")
+        m[4].metric("ECE", f"{ev['ece']:.3f}" if ev.get("ece") is not None else "—",
+                    help="Expected calibration error: how far the confidence shown is from the share of faces "
+                         "labelled right at that confidence (0 = calibrated). "
+                         + (f"Temperature {ev['temperature']:.2f} applied (fitted on the validation split)."
+                            if (ev.get("temperature") or 1.0) != 1.0 else "No temperature recorded for this run."))
         st.caption(f"{ev.get('n', 0):,} {ev.get('split')} images of {(ev.get('dataset') or {}).get('name', '?')} · "
                    f"TTA {'on' if ev.get('tta') else 'off'} · {ev.get('images_per_second') or '?'} images/s · "
                    f"{ev.get('timestamp', '')}")
@@ -144,7 +149,7 @@ if len(ready) == 2:
     st.markdown("#### Comparison")
     rows = []
     for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("top2_accuracy", "top-2 accuracy"),
-                       ("macro_roc_auc", "macro ROC AUC"), ("log_loss", "log loss")):
+                       ("macro_roc_auc", "macro ROC AUC"), ("log_loss", "log loss"), ("ece", "ECE")):
         va, vb = ready[a].get(key), ready[b].get(key)
         rows.append({"metric": label, by_id[a].name: va, by_id[b].name: vb,
                      "difference (2nd − 1st)": (vb - va) if va is not None and vb is not None else None})
@@ -235,6 +240,17 @@ cols = st.columns(len(ready), gap="large")
 for col, (rid, ev) in zip(cols, ready.items()):
     with col:
         st.plotly_chart(roc_figure(ev.get("roc") or {}), key=f"roc_{rid}")
+
+st.markdown("#### Calibration")
+st.caption("Of the faces shown with a given confidence, how many are right. Bars under the diagonal: "
+           "over-confident; `python -m fer_core calibrate RUN` fits a temperature on the validation split.")
+cols = st.columns(len(ready), gap="large")
+for col, (rid, ev) in zip(cols, ready.items()):
+    with col:
+        if ev.get("reliability"):
+            st.plotly_chart(reliability_figure(ev["reliability"], ev.get("ece")), key=f"rel_{rid}")
+        else:
+            st.caption("This evaluation was saved before calibration was measured: evaluate again to see it.")
 
 st.markdown("#### Training history")
 cols = st.columns(len(chosen), gap="large")

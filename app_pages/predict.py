@@ -7,7 +7,7 @@ import streamlit as st
 from ui.classifiers import load_classifier, model_and_detector
 from ui.examples import EXAMPLES, available_examples, example_upload
 from ui.page import friendly_errors, page_header
-from ui.predict_view import predict_and_show
+from ui.predict_view import predict_and_show, uncertain_slider
 
 page_header(
     "Predict", ":material/image_search:",
@@ -18,11 +18,12 @@ page_header(
 
 run, detector_name = model_and_detector("model_run", "pred_detector")
 st.page_link("app_pages/models.py", label="Use your own model: import a .keras or .h5 file", icon=":material/upload:")
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 whole = c1.toggle("No face found → classify the whole image as a face", key="pred_whole",
                   help="FER-2013 images are already tight face crops: a detector often finds nothing in them.")
 gradcam = c2.toggle("Grad-CAM saliency", key="pred_gradcam",
                     help="Show which parts of each face drove the prediction (slower).")
+uncertain_below = uncertain_slider("pred_uncertain", c3)
 
 files = st.file_uploader("Drop images or a zip of images here", type=["jpg", "jpeg", "png", "webp", "zip"],
                          accept_multiple_files=True, key="pred_upload",
@@ -48,4 +49,4 @@ if classifier is None:
 
 with friendly_errors("Predicting", hint="Check the images (JPEG, PNG or WebP photos, or a zip of them) and try again."):
     predict_and_show(uploads, classifier, detector_name,
-                     whole_image=whole, gradcam=gradcam, key_prefix="pred")
+                     whole_image=whole, gradcam=gradcam, key_prefix="pred", uncertain_below=uncertain_below)

@@ -12,6 +12,7 @@ from fer_core.inference.video_jobs import VIDEO_JOBS
 from fer_core.paths import PROJECT_ROOT
 from ui.classifiers import load_classifier, model_and_detector
 from ui.page import friendly_errors, page_header
+from ui.predict_view import uncertain_slider
 from ui.video_view import show_result, show_running
 
 SAMPLE = PROJECT_ROOT / "assets" / "sample_clip.mp4"
@@ -40,7 +41,7 @@ if upload is not None:
 elif SAMPLE.is_file():
     source = (SAMPLE.name, SAMPLE)
     c1.caption(f"No video dropped: **Analyse** takes the sample clip ({SAMPLE.name}: two faces, 6 s).")
-options = VideoOptions(max_fps=None if rate == "all" else float(rate))
+options = VideoOptions(max_fps=None if rate == "all" else float(rate), uncertain_below=uncertain_slider("video_uncertain", c1))
 
 if source is not None and c2.button("Analyse", type="primary", icon=":material/play_arrow:", key="video_go"):
     classifier = None

@@ -18,7 +18,7 @@ from fer_core.inference.webrtc import rtc_configuration
 from ui import webcam
 from ui.classifiers import load_classifier, model_and_detector
 from ui.page import friendly_errors, page_header
-from ui.predict_view import badge, predict_and_show
+from ui.predict_view import badge, predict_and_show, uncertain_slider
 
 page_header(
     "Webcam", ":material/videocam:",
@@ -61,6 +61,7 @@ with st.expander("Settings", icon=":material/tune:"):
     width = s4.select_slider("Detection width (px)", sorted({240, 320, 480, 640, 960, DEFAULT_DOWNSCALE_WIDTH}),
                              DEFAULT_DOWNSCALE_WIDTH, key="cam_width")
     show_fps = s5.toggle("FPS on video", value=True, key="cam_fps")
+    uncertain_below = uncertain_slider("cam_uncertain")
 
 try:
     config, origin = rtc_configuration(st.secrets)
@@ -93,7 +94,7 @@ def session_pipeline():
         pipeline.configure(classifier=classifier)
         state["run_id"] = run.run_id
     pipeline.configure(smoothing_window=smoothing, detect_every=detect_every, classify_every=classify_every,
-                       downscale_width=width, show_fps=show_fps)
+                       downscale_width=width, show_fps=show_fps, uncertain_below=uncertain_below)
     return pipeline, state["callback"]
 
 
@@ -145,7 +146,7 @@ def live_stats() -> None:
     results = list(getattr(pipeline, "last_results", []) or [])
     if playing and results:
         for r in results:
-            st.html(f"face {r.track_id} &nbsp; {badge(r.label, r.confidence)}")
+            st.html(f"face {r.track_id} &nbsp; {badge(r.label, r.confidence, uncertain_below)}")
     elif not playing:
         st.caption("Press START above (allow the camera in the browser) to begin.")
     if s.get("last_error"):

@@ -121,6 +121,29 @@ def roc_figure(curves: Mapping[str, Mapping[str, Any]], title: str = "ROC (one c
     return fig
 
 
+def reliability_figure(bins: Sequence[Mapping[str, Any]], ece: float | None = None,
+                       title: str = "Reliability (confidence vs accuracy)") -> go.Figure:
+    """bins: [{lo, hi, count, confidence, accuracy}] (fer_core.calibration.reliability_bins).
+    Bars: accuracy per confidence bin; the diagonal is a calibrated model; the gap is over- or under-confidence."""
+    full = [b for b in bins if b.get("count")]
+    mids = [(b["lo"] + b["hi"]) / 2 for b in full]
+    width = (full[0]["hi"] - full[0]["lo"]) if full else 0.1
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="calibrated",
+                    hoverinfo="skip")
+    fig.add_bar(x=mids, y=[b["accuracy"] for b in full], width=width * 0.9, name="accuracy", marker_color="#2E86DE",
+                customdata=[[b["count"], b["confidence"]] for b in full],
+                hovertemplate="confidence %{customdata[1]:.0%}: accuracy %{y:.0%} (%{customdata[0]:,} faces)<extra></extra>")
+    fig.add_scatter(x=mids, y=[b["confidence"] for b in full], mode="markers", name="mean confidence",
+                    marker=dict(color="#E67E22", size=7), hoverinfo="skip")
+    if ece is not None and np.isfinite(ece):
+        title = f"{title} · ECE {ece:.3f}"
+    fig.update_layout(title=title, xaxis=dict(title="confidence of the top class", range=[0, 1]),
+                      yaxis=dict(title="share right", range=[0, 1.02]), margin=_MARGIN, height=420,
+                      bargap=0.05, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
 def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list, list]:
     xs, ys = [], []
     for h in history:

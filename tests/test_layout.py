@@ -15,7 +15,8 @@ MAX_LINES = 320
 
 # Foundation modules at the top of fer_core: anyone may import them; they import only each other.
 FOUNDATION = {"fer_core", "fer_core.errors", "fer_core.labels", "fer_core.paths", "fer_core.preprocess",
-              "fer_core.colors", "fer_core.charts", "fer_core.quiet_import", "fer_core.settings"}
+              "fer_core.colors", "fer_core.charts", "fer_core.quiet_import", "fer_core.settings",
+              "fer_core.calibration"}
 # package -> the fer_core packages it may import besides itself and the foundation
 ALLOWED = {
     "fer_core.data": set(),

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_core.inference.batch_predict import annotate, predict_images, results_table
+from fer_core.inference.batch_predict import ImageResult, annotate, predict_images, results_table
 from fer_core.inference.classifier import EmotionClassifier
 from fer_core.inference.boxes import Box
 from fer_core.inference.faces import YuNetDetector
@@ -388,6 +388,24 @@ def test_queued_callback_processes_the_newest_frame_and_counts_the_stale_ones(fr
     assert stats["frames"] == 2 and stats["stale_frames"] == 2
     assert np.isfinite(stats["camera_fps"]) and stats["camera_fps"] > 0
     assert asyncio.run(callback([])) == []
+
+
+def test_faces_under_the_users_confidence_are_drawn_as_uncertain(frame640: np.ndarray) -> None:
+    from fer_core.inference.overlay import UNCERTAIN_BGR
+
+    def grey_pixels(img: np.ndarray) -> int:
+        return int((np.abs(img.astype(int) - np.array(UNCERTAIN_BGR)) <= 2).all(axis=-1).sum())
+
+    row = np.full(7, 0.1, np.float32)
+    row[3] = 0.4  # happy 40%
+    pipe = FramePipeline(FixedDetector([Box(250, 60, 120, 140)]), ScriptedClassifier([row]), detect_every=1)
+    sure = pipe.process(frame640)[0]
+    pipe.configure(uncertain_below=0.5)
+    unsure, results = pipe.process(frame640)
+    assert results[0].label == "happy"  # the result keeps its label; only the drawing says uncertain
+    assert grey_pixels(unsure) > grey_pixels(sure) + 200
+    result = ImageResult("a.jpg", 640, 480, [results[0]])
+    assert grey_pixels(annotate(frame640, result, 0.5)) > grey_pixels(annotate(frame640, result)) + 200
 
 
 # ----------------------------------------------------------------------------- batch prediction

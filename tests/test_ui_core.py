@@ -158,3 +158,12 @@ def test_model_picker_labels_say_each_fact_once(tmp_path):
         "name": "baseline", "architecture": "mini_xception", "metrics": {"val_accuracy": 0.612},
         "dataset": {"synthetic": True}})
     assert run_label(mine) == "baseline — mini_xception · 61.2% (synthetic data) [finished]"
+
+
+def test_badges_say_uncertain_below_the_users_confidence():
+    from ui.predict_view import badge
+
+    assert ">happy 87%<" in badge("happy", 0.87, 0.5)
+    low = badge("happy", 0.38, 0.5)
+    assert "uncertain: happy? 38%" in low and "#969696" in low
+    assert ">happy 38%<" in badge("happy", 0.38)  # off by default

@@ -26,9 +26,22 @@ def _detector(name: str):
     return cache[name]
 
 
-def badge(label: str, confidence: float) -> str:
-    return (f"<span style='display:inline-block;padding:.1em .6em;border-radius:.6em;background:{emotion_hex(label)};"
-            f"color:white;font-weight:600'>{label} {confidence:.0%}</span>")
+def badge(label: str, confidence: float, uncertain_below: float = 0.0) -> str:
+    """'happy 87%' in the emotion's colour; under `uncertain_below`, 'uncertain: happy? 38%' in grey."""
+    uncertain = confidence < uncertain_below
+    colour = "#969696" if uncertain else emotion_hex(label)
+    text = f"uncertain: {label}? {confidence:.0%}" if uncertain else f"{label} {confidence:.0%}"
+    return (f"<span style='display:inline-block;padding:.1em .6em;border-radius:.6em;background:{colour};"
+            f"color:white;font-weight:600'>{text}</span>")
+
+
+def uncertain_slider(key: str, container=st) -> float:
+    """The confidence under which a face is shown as "uncertain" (0: never), as a fraction."""
+    pct = container.slider("Say \"uncertain\" below confidence (%)", 0, 90, 0, 5, key=key,
+                           help="A face whose top emotion is less likely than this is shown as uncertain, in grey. "
+                                "The shipped models' probabilities are calibrated (temperature fitted on their "
+                                "validation split): of the faces shown at 60%, about 60% are right.")
+    return pct / 100.0
 
 
 def _predicted(files: list[tuple[str, bytes]], classifier, detector_name: str, whole_image: bool,
@@ -78,7 +91,7 @@ def _summary_table(results: list, key: str) -> None:
 
 
 def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: str, *, whole_image: bool,
-                     gradcam: bool, key_prefix: str) -> list[dict]:
+                     gradcam: bool, key_prefix: str, uncertain_below: float = 0.0) -> list[dict]:
     """Decode, detect, classify and display photos and zips of photos; returns the CSV rows."""
     from fer_core.inference.batch_predict import annotate, results_csv, results_table
     from fer_core.inference.images import to_rgb
@@ -115,7 +128,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
                 continue
             left, right = st.columns([3, 2], gap="large")
             with left:
-                st.image(to_rgb(annotate(img, res)), caption=res.summary(), width="stretch")
+                st.image(to_rgb(annotate(img, res, uncertain_below)), caption=res.summary(), width="stretch")
             with right:
                 if not res.faces:
                     st.warning(
@@ -125,7 +138,7 @@ def predict_and_show(files: list[tuple[str, bytes]], classifier, detector_name: 
                     continue
                 for f in res.faces:
                     title = "whole image" if f.whole_image else f"face {f.index + 1}"
-                    st.html(f"<b>{title}</b> &nbsp; {badge(f.label, f.confidence)}")
+                    st.html(f"<b>{title}</b> &nbsp; {badge(f.label, f.confidence, uncertain_below)}")
                     c1, c2 = st.columns([1, 2], vertical_alignment="center")
                     crop = crop_face(img, f.box, 0.0 if f.whole_image else DEFAULT_MARGIN, not f.whole_image)
                     with c1:

@@ -76,7 +76,9 @@ def print_evaluation(result: dict[str, Any]) -> None:
     con.print(
         f"accuracy {pct(result.get('accuracy'))}   macro F1 {num(result.get('macro_f1'))}   "
         f"macro ROC AUC {num(result.get('macro_roc_auc'))}   log loss {num(result.get('log_loss'))}   "
-        f"({result.get('images_per_second')} images/s)"
+        f"ECE {num(result.get('ece'))}"
+        + (f" (temperature {float(result['temperature']):.2f})" if (result.get("temperature") or 1.0) != 1.0 else "")
+        + f"   ({result.get('images_per_second')} images/s)"
     )
     if result.get("warning"):
         con.print(f"[yellow]warning:[/yellow] {result['warning']}")

@@ -139,14 +139,15 @@ def predict_images(
     return results
 
 
-def annotate(image_bgr: np.ndarray, result: ImageResult) -> np.ndarray:
-    """A copy of the image with the result's boxes and labels drawn (BGR)."""
+def annotate(image_bgr: np.ndarray, result: ImageResult, uncertain_below: float = 0.0) -> np.ndarray:
+    """A copy of the image with the result's boxes and labels drawn (BGR); faces under
+    `uncertain_below` confidence are drawn as uncertain."""
     out = ensure_bgr(image_bgr).copy()
     for f in result.faces:
         if f.whole_image:
             draw_text(out, f"whole image: {f.label} {f.confidence * 100:.0f}%")
         else:
-            draw_face(out, f.box, f.label, f.confidence)
+            draw_face(out, f.box, f.label, f.confidence, uncertain=f.confidence < uncertain_below)
     return out
 
 

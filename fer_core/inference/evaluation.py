@@ -9,6 +9,8 @@ Result dict (JSON-ready; evaluate_run saves it in the store, one per (dataset, s
     per_class {label: {precision, recall, f1, support, roc_auc}}, report (sklearn
     classification_report dict), confusion_matrix (rows true, cols predicted),
     roc {label: {fpr: [...], tpr: [...], auc}} (<= 100 points per class), macro_roc_auc,
+    ece (expected calibration error), reliability [{lo, hi, count, confidence, accuracy}],
+    temperature (the run's calibration the probabilities went through, 1.0: none),
     predictions [{index, source, true, pred, correct, confidence, probs}], run_id (evaluate_run).
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fer_core.calibration import expected_calibration_error, reliability_bins
 from fer_core.errors import ModelFileError, StoreError
 from fer_core.labels import FER_LABELS
 from fer_core.store.atomic import now_iso
@@ -87,6 +90,8 @@ def compute_metrics(
         "confusion_matrix": confusion_matrix(y, pred, labels=class_ids).tolist(),
         "roc": roc,
         "macro_roc_auc": float(np.mean(aucs)) if aucs else None,
+        "ece": expected_calibration_error(probs, y) if len(y) else None,
+        "reliability": reliability_bins(probs, y) if len(y) else [],
     }
 
 
@@ -136,6 +141,7 @@ def evaluate_runner(
         "dataset": dict(dataset_info or {}),
         "timestamp": now_iso(),
         "tta": bool(tta),
+        "temperature": runner.temperature,  # the calibration the probabilities went through (1.0: none)
         "seconds": round(seconds, 3),
         "images_per_second": round(len(y) / seconds, 1) if seconds > 0 and len(y) else None,
     }

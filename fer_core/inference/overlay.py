@@ -9,15 +9,21 @@ from fer_core.colors import emotion_bgr
 from fer_core.inference.boxes import Box
 
 
-def draw_face(frame: np.ndarray, box: Box, label: str, confidence: float, track_id: int | None = None) -> None:
-    """Draw a box and 'label 87%' (with `track_id`: '#2 label 87%') in the emotion's colour on a BGR frame (in place)."""
-    colour = emotion_bgr(label)
+UNCERTAIN_BGR = (150, 150, 150)
+
+
+def draw_face(frame: np.ndarray, box: Box, label: str, confidence: float, track_id: int | None = None,
+              uncertain: bool = False) -> None:
+    """Draw a box and 'label 87%' (with `track_id`: '#2 label 87%') in the emotion's colour on a BGR frame
+    (in place); `uncertain`: in grey, 'uncertain: label? 38%' (a confidence under the user's threshold)."""
+    colour = UNCERTAIN_BGR if uncertain else emotion_bgr(label)
     h, w = frame.shape[:2]
     thick = max(1, int(round(min(w, h) / 240)))
     x0, y0 = int(box.x), int(box.y)
     x1, y1 = int(box.x + box.w), int(box.y + box.h)
     cv2.rectangle(frame, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
-    text = (f"#{track_id} " if track_id is not None else "") + f"{label} {confidence * 100:.0f}%"
+    shown = f"uncertain: {label}?" if uncertain else label
+    text = (f"#{track_id} " if track_id is not None else "") + f"{shown} {confidence * 100:.0f}%"
     scale = max(0.4, min(1.2, box.w / 160.0)) * max(0.6, min(w, h) / 480.0)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     ty = y0 - 4 if y0 - th - base - 4 >= 0 else min(h - 1, y1 + th + base + 4)

@@ -73,6 +73,7 @@ class FramePipeline:
         max_faces: at most this many faces per frame (largest first).
         max_missed: drop a track after this many detection rounds without a matching detection.
         show_fps: write "FPS / ms" in the corner of every frame.
+        uncertain_below: a face whose (smoothed) confidence is under this is drawn as "uncertain" (0: never).
         draw: draw boxes and labels (False: return the frame untouched, results only).
     """
 
@@ -94,6 +95,7 @@ class FramePipeline:
         draw: bool = True,
         copy: bool = True,
         classify_every: int = 1,
+        uncertain_below: float = 0.0,
     ):
         self.detector = detector
         self.classifier = classifier
@@ -104,6 +106,7 @@ class FramePipeline:
         self.configure(
             detect_every=detect_every,
             classify_every=classify_every,
+            uncertain_below=uncertain_below,
             downscale_width=downscale_width,
             smoothing_window=smoothing_window,
             margin=margin,
@@ -119,7 +122,7 @@ class FramePipeline:
 
     def configure(self, **settings: Any) -> None:
         """Change settings between frames (thread-safe): detect_every, classify_every, downscale_width,
-        smoothing_window, smoothing, margin, align, max_faces, show_fps, draw, detector, classifier."""
+        smoothing_window, smoothing, margin, align, max_faces, show_fps, draw, uncertain_below, detector, classifier."""
         with self._lock:
             for key, value in settings.items():
                 if key in ("detect_every", "classify_every"):
@@ -135,6 +138,8 @@ class FramePipeline:
                     self.tracker.smoothing = value
                     continue
                 elif key == "margin":
+                    value = float(min(max(value, 0.0), 1.0))
+                elif key == "uncertain_below":
                     value = float(min(max(value, 0.0), 1.0))
                 elif key == "max_faces":
                     value = max(1, int(value))
@@ -247,7 +252,7 @@ class FramePipeline:
                 out = frame.copy() if (self.copy and frame is frame_bgr) else frame
                 if self.draw:
                     for r in results:
-                        draw_face(out, r.box, r.label, r.confidence)
+                        draw_face(out, r.box, r.label, r.confidence, uncertain=r.confidence < self.uncertain_below)
             latency = time.perf_counter() - t0
             self._latencies.append(latency)
             if self.show_fps:

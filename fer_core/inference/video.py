@@ -43,6 +43,7 @@ class VideoOptions:
     downscale_width: int = DEFAULT_DOWNSCALE_WIDTH  # detection width
     smoothing_window: int = DEFAULT_SMOOTHING_WINDOW
     max_faces: int = 8
+    uncertain_below: float = 0.0  # faces under this confidence are drawn as "uncertain" in the annotated copy
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def analyse_video(
                     summary.add(face.label, frame.time_s, frame.duration_s)
                 if writer is not None and frame.image is not None:
                     for face in held:
-                        draw_face(frame.image, face.box, face.label, face.confidence, face.track_id)
+                        draw_face(frame.image, face.box, face.label, face.confidence, face.track_id,
+                                  uncertain=face.confidence < options.uncertain_below)
                     writer.write(frame.image, frame.time_s)
                 result.frames_read += 1
                 now = time.perf_counter()

@@ -9,6 +9,9 @@ through `ModelRunner`, so what Evaluate measures is what users get. It decides, 
   with a non-zero output (outputs >= 0 summing to 1 are probabilities), so every batch of a
   model is treated alike;
 - test-time augmentation: the mean of the probabilities of each face and its mirror image;
+- calibration: the temperature the run's meta.json records (`calibration.temperature`, fitted
+  on its validation split by `python -m fer_core calibrate`) divides the logits, so every page
+  shows calibrated probabilities (fer_core.calibration); 1.0 where none is recorded;
 - label order: probabilities come out in FER_LABELS order, whatever order the model has.
 
 The model call itself is a `tf.function` with a free batch dimension (no `model.predict`,
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from fer_core.calibration import apply_temperature
 from fer_core.errors import ModelFileError
 from fer_core.labels import FER_LABELS, canonical_label, reorder_probabilities
 from fer_core.preprocess import DEFAULT_PREPROCESSING, prepare_faces
@@ -53,6 +57,15 @@ def are_probabilities(out: np.ndarray) -> bool:
     return bool(np.all(out >= -1e-6) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3))
 
 
+def recorded_temperature(meta: dict[str, Any]) -> float:
+    """The calibration temperature a run's meta.json records (1.0 when none, or an unusable one)."""
+    try:
+        t = float((meta.get("calibration") or {}).get("temperature", 1.0))
+    except (TypeError, ValueError, AttributeError):
+        return 1.0
+    return t if np.isfinite(t) and t > 0 else 1.0
+
+
 class ModelRunner:
     """A model call with its conventions: faces (or prepared batches) -> FER_LABELS-order probabilities.
 
@@ -62,6 +75,7 @@ class ModelRunner:
         input_shape: (H, W, C) the model takes.
         preprocessing: {"color": "grayscale"|"rgb", "scale": "0-1"|"-1-1"|"0-255"}.
         buckets: batch sizes calls are padded to (None: batches go in as they are).
+        temperature: divides the model's logits (calibration; 1.0: the model's own probabilities).
     """
 
     def __init__(
@@ -72,6 +86,7 @@ class ModelRunner:
         preprocessing: dict[str, Any] | None = None,
         *,
         buckets: Sequence[int] | None = None,
+        temperature: float = 1.0,
     ) -> None:
         self.call = call
         self.model_labels = tuple(labels)
@@ -82,6 +97,9 @@ class ModelRunner:
             raise ValueError(f"input_shape must be (H, W, 1|3); got {self.input_shape}")
         self.preprocessing = {**DEFAULT_PREPROCESSING, **(preprocessing or {})}
         self.buckets = tuple(sorted(buckets)) if buckets else None
+        self.temperature = float(temperature)
+        if not (self.temperature > 0 and np.isfinite(self.temperature)):
+            raise ValueError(f"temperature must be a positive number; got {temperature!r}")
         self._identity_order = tuple(canonical_label(n) for n in self.model_labels) == FER_LABELS
         self._logits: bool | None = None  # decided on the first batch with a non-zero output
         self._lock = threading.Lock()
@@ -106,6 +124,7 @@ class ModelRunner:
 
         meta = store.read_meta(run_id)
         model = store.load_model(run_id)
+        kwargs.setdefault("temperature", recorded_temperature(meta))
         try:
             runner = cls.for_model(model, meta.get("labels") or FER_LABELS, meta.get("input_shape"),
                                    meta.get("preprocessing"), **kwargs)
@@ -152,6 +171,8 @@ class ModelRunner:
                     self._logits = not are_probabilities(y)
         if self._logits:
             y = softmax(y)
+        if self.temperature != 1.0:
+            y = apply_temperature(y, self.temperature)
         return y if self._identity_order else reorder_probabilities(y, self.model_labels, FER_LABELS)
 
     def probabilities(self, faces: Sequence[np.ndarray] | np.ndarray, tta: bool = False,

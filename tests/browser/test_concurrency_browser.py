@@ -175,7 +175,7 @@ def test_upload_over_the_limit_is_refused_before_the_app_sees_it(browser, browse
         page.get_by_text(re.compile(r"File must be 1(\.0)?\s?MB or smaller")).first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
         assert page.locator("[data-testid='stImage']").count() == 0  # nothing was predicted
-        assert page.get_by_text("Drop one or more photos, or a zip of photos, above to start.").count() == 1
+        assert page.get_by_text("Drop one or more photos, or a zip of photos, above to start").count() == 1
     finally:
         ctx.close()
         srv.stop()
