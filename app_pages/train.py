@@ -261,6 +261,10 @@ with st.expander("More settings", icon=":material/tune:"):
              "(0: never).")
     seed = c[1].number_input("Seed", 0, 2**31 - 1, CONFIG_DEFAULTS["seed"], key="tr_seed", disabled=busy,
                              help="Initial weights, validation split and shuffles: the same seed repeats a run.")
+    camera = c[2].toggle("Camera augmentation", value=False, key="tr_camera", disabled=busy,
+                         help="Half of the training faces get one webcam-like shift: blur, JPEG, noise, "
+                              "brightness or contrast, low resolution, or a band over the eyes or mouth "
+                              "(benchmarks/robustness.py measures models under these).")
 
 config = {
     "architecture": arch,
@@ -270,6 +274,7 @@ config = {
     "optimizer": opt,
     "augment": bool(augment),
     "random_erasing": bool(erasing),
+    "camera_augment": bool(camera),
     "class_weights": bool(weights),
     "validation": f"{val_frac:g}" if val_mode == "part of train" else val_mode,
     "early_stopping_patience": int(patience),

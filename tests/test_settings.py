@@ -34,12 +34,13 @@ def test_the_train_command_passes_every_setting_on() -> None:
 
     args = build_parser().parse_args([
         "train", "--arch", "vgg_compact", "--epochs", "7", "--batch-size", "16", "--lr", "0.002", "--optimizer", "sgd",
-        "--no-augment", "--random-erasing", "--class-weights", "--val", "0.25", "--patience", "3",
+        "--no-augment", "--random-erasing", "--camera-augment", "--class-weights", "--val", "0.25", "--patience", "3",
         "--reduce-lr-patience", "2", "--lr-schedule", "cosine", "--warmup-epochs", "2", "--label-smoothing", "0.1",
         "--weight-decay", "0.01", "--seed", "7", "--name", "x", "--max-train-images", "100", "--precision", "float32"])
     config = _train_config(args).to_dict()
     assert config == {"architecture": "vgg_compact", "epochs": 7, "batch_size": 16, "learning_rate": 0.002,
-                      "optimizer": "sgd", "augment": False, "random_erasing": True, "class_weights": True,
+                      "optimizer": "sgd", "augment": False, "random_erasing": True, "camera_augment": True,
+                      "class_weights": True,
                       "validation": "0.25", "early_stopping_patience": 3, "reduce_lr_patience": 2,
                       "lr_schedule": "cosine", "warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 0.01,
                       "seed": 7, "name": "x", "max_train_images": 100, "precision": "float32"}

@@ -47,6 +47,9 @@ class TrainConfig:
                                                       help="flips, rotations, shifts and zoom of the training images"))
     random_erasing: bool = field(default=False, metadata=_cli("--random-erasing", type=bool,
                                                               help="erase a random patch of training images"))
+    camera_augment: bool = field(default=False, metadata=_cli(
+        "--camera-augment", type=bool,
+        help="blur, JPEG, noise, brightness/contrast, low resolution and occlusion of training images (webcam-like)"))
     class_weights: bool = field(default=False, metadata=_cli(  # sklearn compute_class_weight("balanced")
         "--class-weights", type=bool, help="weigh classes by inverse frequency (balanced)"))
     validation: str = field(default="0.2", metadata=_cli(
@@ -119,7 +122,7 @@ class TrainConfig:
         if not isinstance(self.lr_schedule, str) or self.lr_schedule.lower() not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
         self.lr_schedule = self.lr_schedule.lower()
-        for flag in ("augment", "random_erasing", "class_weights"):
+        for flag in ("augment", "random_erasing", "camera_augment", "class_weights"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
         if self.name is not None and not isinstance(self.name, str):

@@ -4,7 +4,7 @@
 TensorFlow backend it returns that tf.data pipeline; under JAX or PyTorch (a GPU machine without
 TensorFlow, see docs/train_on_gpu.py) it returns `array_batches(...)`: the same batches, one-hot labels,
 ragged-last-batch rule and augmentation (flip, rotation, shift, zoom with reflected borders, random
-erasing filled with noise), computed with NumPy and OpenCV in worker threads. Nothing here imports
+erasing filled with noise, camera shifts: fer_core.training.camera_shifts), computed with NumPy and OpenCV in worker threads. Nothing here imports
 TensorFlow unless the backend is TensorFlow.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fer_core.training import config
+from fer_core.training.camera_shifts import camera_shifts
 from fer_core.training.split import check_batch_arrays
 
 WORKERS = 4
@@ -37,10 +38,11 @@ def make_feed(
     seed: int = 1234,
     sample_weights: np.ndarray | None = None,
     num_classes: int = 7,
+    camera_augment: bool = False,
 ) -> Any:
     """Batches for `model.fit` on the active Keras backend (see the module docstring)."""
     kwargs = dict(training=training, augment=augment, random_erasing=random_erasing, seed=seed,
-                  sample_weights=sample_weights, num_classes=num_classes)
+                  sample_weights=sample_weights, num_classes=num_classes, camera_augment=camera_augment)
     if keras_backend() == "tensorflow":
         from fer_core.training.pipeline import make_dataset
 
@@ -121,12 +123,13 @@ def _array_batches_class() -> type:
         def __init__(self, images_uint8: np.ndarray, labels: np.ndarray, batch_size: int, training: bool,
                      augment: bool = False, random_erasing: bool = False, seed: int = 1234,
                      sample_weights: np.ndarray | None = None, num_classes: int = 7,
-                     workers: int = WORKERS) -> None:
+                     camera_augment: bool = False, workers: int = WORKERS) -> None:
             super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
             self.x, self.y, self.w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
             self.num_classes = int(num_classes)
             self.batch_size, self.training, self.seed = int(batch_size), bool(training), int(seed)
             self.augment, self.random_erasing = bool(training and augment), bool(training and random_erasing)
+            self.camera = bool(training and camera_augment)
             self.drop = bool(training and len(self.y) >= self.batch_size)
             self.epoch = 0
             self.order = self._order()
@@ -148,6 +151,8 @@ def _array_batches_class() -> type:
                 images = augment_images(images, rng, random_erasing=self.random_erasing)
             elif self.random_erasing:
                 erase(images, rng)
+            if self.camera:
+                images = camera_shifts(images, rng)
             onehot = np.eye(self.num_classes, dtype=np.float32)[self.y[idx]]
             if self.w is None:
                 return images, onehot

@@ -236,6 +236,7 @@ def _fit(state: RunState, data: TrainingData, config: TrainConfig, extra_callbac
         train_ds = make_feed(
             data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
             random_erasing=config.random_erasing, seed=config.seed + initial_epoch, sample_weights=data.sample_weights,
+            camera_augment=config.camera_augment,
         )
         val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
         callbacks = [*run_callbacks(state, _schedule_callbacks(config, state.monitor), checkpoint_every_s, last),

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from fer_core.preprocess import DEFAULT_PREPROCESSING
+from fer_core.training.camera_shifts import camera_shifts_seeded
 from fer_core.training.config import (
     ERASE_AREA,
     ERASE_ASPECT,
@@ -120,12 +121,14 @@ def make_dataset(
     seed: int = 1234,
     sample_weights: np.ndarray | None = None,
     num_classes: int = 7,
+    camera_augment: bool = False,
 ) -> tf.data.Dataset:
     """A batched tf.data.Dataset of (images, one-hot labels[, sample weights]).
 
     training=True shuffles every epoch (seeded), drops the ragged last batch and applies
     augmentation when `augment` (random erasing too when `random_erasing`); training=False
-    keeps every image in order and never augments. Autotune is disabled; parallelism and prefetch are fixed to 2.
+    keeps every image in order and never augments. `camera_augment` adds camera shifts
+    (fer_core.training.camera_shifts, through tf.numpy_function: the NumPy feed's own code). Autotune is disabled; parallelism and prefetch are fixed to 2.
     """
     x, y, w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
     tensors: tuple[Any, ...] = (x, y) if w is None else (x, y, w)
@@ -141,13 +144,14 @@ def make_dataset(
 
     do_augment = bool(training and augment)
     do_erase = bool(training and random_erasing)
+    do_camera = bool(training and camera_augment)
 
     def prepare(*batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
         images = tf.cast(batch[0], tf.float32) / 255.0
         onehot = tf.one_hot(batch[1], num_classes, dtype=tf.float32)
         return (images, onehot, *batch[2:])
 
-    if do_augment or do_erase:
+    if do_augment or do_erase or do_camera:
         # One random int64 per batch, different in every epoch: stateless ops seeded by it.
         rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip((ds, rng))
@@ -158,8 +162,12 @@ def make_dataset(
             s = tf.cast(tf.math.floormod(s, 2**31 - 1), tf.int32)
             if do_augment:
                 images = augment_batch(images, s, random_erasing=do_erase)
-            else:
+            elif do_erase:
                 images = _random_erasing(images, s)
+            if do_camera:
+                shape = images.shape
+                images = tf.numpy_function(camera_shifts_seeded, [images, s], tf.float32, stateful=False)
+                images.set_shape(shape)
             return (images, *rest)
 
         ds = ds.map(prepare_augmented, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
