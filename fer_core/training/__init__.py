@@ -4,7 +4,10 @@
     config         TrainConfig (validated settings), the cosine schedule
     precision      float32 / bf16 (mixed precision where the hardware runs it)
     pipeline       tf.data input (autotune off), augmentation
+    feeding        the feed of the active Keras backend (tf.data, or NumPy batches under JAX)
     split          the arrays a run trains on: train / validation split, class weights
+    camera_shifts  webcam-like augmentation (blur, JPEG, noise, light, low resolution, occlusion)
+    calibrate      a run's calibration temperature, fitted on its own validation split
     run_state      RunState: what the loop and its callbacks share; disk-full guard; signals
     callbacks      the run's Keras callbacks: stop, best checkpoint, epoch events, resume checkpoint
     loop           train(): one run in the store, start to end
