@@ -371,6 +371,15 @@ def test_queued_callback_processes_the_newest_frame_and_counts_the_stale_ones(fr
     import asyncio
 
     import av
+
+    def run(coro):
+        """Await in a thread of its own with its own loop, as streamlit-webrtc's worker thread does (the
+        test session's main thread may already run an event loop: Playwright's)."""
+        out: list = []
+        worker = threading.Thread(target=lambda: out.append(asyncio.run(coro)))
+        worker.start()
+        worker.join()
+        return out[0]
     from fer_core.inference.webrtc import webrtc_queued_callback
 
     pipe = FramePipeline(FixedDetector([Box(250, 60, 120, 140)]), ScriptedClassifier(), detect_every=1)
@@ -380,14 +389,14 @@ def test_queued_callback_processes_the_newest_frame_and_counts_the_stale_ones(fr
         f = av.VideoFrame.from_ndarray(frame640, format="bgr24")
         f.pts = pts
         frames.append(f)
-    out = asyncio.run(callback(frames))
+    out = run(callback(frames))
     assert [f.pts for f in out] == [3] and out[0].to_ndarray(format="bgr24").shape == (480, 640, 3)
     assert not np.array_equal(out[0].to_ndarray(format="bgr24"), frame640)  # the face is boxed
-    assert asyncio.run(callback(frames[:1]))[0].pts == 1
+    assert run(callback(frames[:1]))[0].pts == 1
     stats = pipe.stats()
     assert stats["frames"] == 2 and stats["stale_frames"] == 2
     assert np.isfinite(stats["camera_fps"]) and stats["camera_fps"] > 0
-    assert asyncio.run(callback([])) == []
+    assert run(callback([])) == []
 
 
 def test_faces_under_the_users_confidence_are_drawn_as_uncertain(frame640: np.ndarray) -> None:
