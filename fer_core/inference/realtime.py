@@ -18,7 +18,7 @@
 
 Latency and FPS are measured per frame (`stats()`). One lock guards the state: `process` may
 run in streamlit-webrtc's callback thread while the page thread reads `stats()` or calls
-`configure(...)`. Frames are BGR throughout (see fer_core.inference.images); `webrtc_callback` asks PyAV
+`configure(...)`. Frames are BGR throughout (see fer_core.inference.images); `webrtc_queued_callback` asks PyAV
 for bgr24 directly, so no RGB conversion happens anywhere on the way.
 
 No TensorFlow import here: the classifier object brings it.

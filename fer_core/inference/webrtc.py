@@ -99,15 +99,6 @@ def _annotated(pipeline: FramePipeline, frame):
     return new
 
 
-def webrtc_callback(pipeline: FramePipeline):
-    """A `video_frame_callback` for streamlit-webrtc: av.VideoFrame -> annotated av.VideoFrame."""
-
-    def callback(frame):  # av.VideoFrame
-        return _annotated(pipeline, frame)
-
-    return callback
-
-
 def webrtc_queued_callback(pipeline: FramePipeline):
     """A `queued_video_frames_callback` for streamlit-webrtc (async processing), used by the Webcam page.
 

@@ -28,6 +28,7 @@ from tests.browser.conftest import (
     watch_text,
 )
 
+from benchmarks.webcam_browser import page_metrics
 from tests.browser.browser_helpers import goto, start_training, start_webcam
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -197,19 +198,12 @@ def test_webcam_overlay_on_returned_video(shot_page, shipped_server, shipped_env
     page.wait_for_timeout(2500)  # let the FPS metrics tick
     screenshot(page, "webcam")
     assert best.get("hits", 0) > original + 150, (best, original)
-    readout = metric_values(page)
+    readout = page_metrics(page)
     camera, analysed = float(readout["camera FPS"]), float(readout["analysed FPS"])
     # the fake camera plays 30 frames/s; the page analyses what arrives and says how much
     assert 5 < analysed <= camera + 1 and camera <= 35, readout
     assert readout["latency p95"].endswith(" ms") and readout["faces"] == "1", readout
     frame.get_by_role("button", name="STOP").click()
-
-
-def metric_values(page) -> dict[str, str]:
-    """The page's st.metric readouts: label -> value text."""
-    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("[data-testid='stMetric']")].map(m => [
-        (m.querySelector("[data-testid='stMetricLabel']") || {}).innerText?.trim(),
-        (m.querySelector("[data-testid='stMetricValue']") || {}).innerText?.trim()]))""")
 
 
 def test_phone_size_pages_open_clear_and_fetch_nothing_from_outside(browser, shipped_server):
