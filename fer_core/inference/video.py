@@ -153,13 +153,10 @@ def analyse_video(
                 if cancel is not None and cancel.is_set():
                     result.stopped = "cancelled"
                     break
-                if frame.image is not None and (writer is None or sampler(frame.index, frame.time_s)):
+                analysed = frame.image is not None and (writer is None or sampler(frame.index, frame.time_s))
+                if analysed:
                     _, held = pipeline.process(frame.image)
                     result.frames_processed += 1
-                    for face in held:
-                        if table is not None:
-                            table.writerow(_row(frame.index, frame.time_s, face))
-                        result.rows += 1
                 for face in held:  # time on screen: every frame a face is shown with, to the next frame
                     summary = tracks.setdefault(face.track_id, TrackSummary(face.track_id, frame.time_s, frame.time_s))
                     summary.add(face.label, frame.time_s, frame.duration_s)
@@ -168,6 +165,11 @@ def analyse_video(
                         draw_face(frame.image, face.box, face.label, face.confidence, face.track_id,
                                   uncertain=face.confidence < options.uncertain_below)
                     writer.write(frame.image, frame.time_s)
+                if analysed:  # after the frame is in the copy: a Ctrl-C never leaves a row without its frame
+                    for face in held:
+                        if table is not None:
+                            table.writerow(_row(frame.index, frame.time_s, face))
+                        result.rows += 1
                 result.frames_read += 1
                 now = time.perf_counter()
                 if progress is not None and now - last_report >= 0.5:
