@@ -92,7 +92,9 @@ def test_calibrate_fits_on_the_runs_validation_split_and_every_page_gets_it(own_
     rec = calibrate_run(store, run_id, ds)
     meta = store.read_meta(run_id)
     assert meta["calibration"]["temperature"] == rec["temperature"] != 1.0 and rec["n"] == len(y_val)
-    assert rec["ece_after"] <= rec["ece_before"] + 1e-9
+    # what the fit guarantees on the faces it was fitted on (T = 1 is among the candidates): the
+    # log-likelihood does not get worse; ECE usually falls too, but is not what is minimised
+    assert rec["nll_after"] <= rec["nll_before"] + 1e-4
     faces = ds.splits["test"].images[:40]
     raw = ModelRunner.from_run(store, run_id, temperature=1.0).probabilities(faces)
     expected = apply_temperature(raw, rec["temperature"])
