@@ -38,6 +38,7 @@ PAGES = [
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
     st.Page("app_pages/webcam.py", title="Webcam", icon=":material/videocam:"),
     st.Page("app_pages/video.py", title="Video", icon=":material/movie:"),
+    st.Page("app_pages/batch.py", title="Batch", icon=":material/dataset:"),
     st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
 ]
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m fer_core data|train|evaluate|predict|runs|import|conventions|export`.
+"""Command line: `python -m fer_core data|train|evaluate|predict|video|batch|runs|import|conventions|export`.
 
 Heavy imports (TensorFlow, OpenCV models) happen inside each command, so `--help` is
 instant; commands that load models import TensorFlow first without its start-up log lines
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fer_core.cli import data, evaluate, models, predict, train, video
+from fer_core.cli import batch, data, evaluate, models, predict, train, video
 from fer_core.errors import EXIT_BUSY, EXIT_ERROR, FerError, TrainingBusyError
 from fer_core.quiet_import import import_tensorflow_quietly
 
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer_core", description="fer-studio: facial emotion recognition on FER-2013.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    for module in (data, train, evaluate, predict, video, models):
+    for module in (data, train, evaluate, predict, video, batch, models):
         module.add_parsers(sub)
     return p
 

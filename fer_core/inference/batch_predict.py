@@ -104,39 +104,72 @@ def predict_images(
                 raise ValueError(f"{len(labels)} names for {len(seq)} images")
             items = list(zip(labels, seq))
 
-    results: list[ImageResult] = []
-    crops: list[np.ndarray] = []
-    owners: list[tuple[int, Box, bool]] = []  # (result index, box, whole image)
-    for name, image in items:
-        res = ImageResult(str(name))
-        results.append(res)
-        try:
-            img = ensure_bgr(image)
-        except ImageError as exc:
-            res.error = str(exc)
-            continue
-        res.height, res.width = img.shape[:2]
-        try:
-            boxes = list(detector.detect(img))
-        except FerError as exc:
-            res.error = str(exc)
-            continue
-        boxes = _reading_order(boxes[:max_faces_per_image])
-        for b in boxes:
-            crops.append(crop_face(img, b, margin, align))
-            owners.append((len(results) - 1, b, False))
-        if not boxes and whole_image_if_no_face:
-            side = min(res.width, res.height)
-            b = Box((res.width - side) // 2, (res.height - side) // 2, side, side, 0.0)
-            crops.append(crop_face(img, b, 0.0, False))
-            owners.append((len(results) - 1, b, True))
+    found = [find_faces(str(name), image, detector, whole_image_if_no_face, margin=margin, align=align,
+                        max_faces_per_image=max_faces_per_image) for name, image in items]
+    return classify_found(found, classifier)
 
+
+@dataclass
+class FoundFaces:
+    """One image's faces before classification: its result (no faces yet), and per face the box,
+    whether it stands for the whole image, and the crop the classifier gets. What the corpus
+    engine's detection workers send to the process that classifies."""
+
+    result: ImageResult
+    boxes: list[Box] = field(default_factory=list)
+    whole: list[bool] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+
+
+def find_faces(
+    name: str,
+    image: Any,
+    detector: FaceDetector,
+    whole_image_if_no_face: bool = False,
+    *,
+    margin: float = DEFAULT_MARGIN,
+    align: bool = True,
+    max_faces_per_image: int = 64,
+) -> FoundFaces:
+    """Detect one image's faces (reading order) and crop them as the webcam does; an unusable
+    image or a detector error is the result's `error`."""
+    found = FoundFaces(ImageResult(str(name)))
+    res = found.result
+    try:
+        img = ensure_bgr(image)
+    except ImageError as exc:
+        res.error = str(exc)
+        return found
+    res.height, res.width = img.shape[:2]
+    try:
+        boxes = list(detector.detect(img))
+    except FerError as exc:
+        res.error = str(exc)
+        return found
+    for b in _reading_order(boxes[:max_faces_per_image]):
+        found.boxes.append(b)
+        found.whole.append(False)
+        found.crops.append(crop_face(img, b, margin, align))
+    if not boxes and whole_image_if_no_face:
+        side = min(res.width, res.height)
+        b = Box((res.width - side) // 2, (res.height - side) // 2, side, side, 0.0)
+        found.boxes.append(b)
+        found.whole.append(True)
+        found.crops.append(crop_face(img, b, 0.0, False))
+    return found
+
+
+def classify_found(found: Sequence[FoundFaces], classifier: ProbabilityClassifier) -> list[ImageResult]:
+    """Classify the faces of many images in one classifier call; their results, faces filled in."""
+    crops = [c for f in found for c in f.crops]
     if crops:
         probs = np.asarray(classifier.predict_proba(crops), dtype=np.float32)
-        for (ri, box, whole), p in zip(owners, probs):
-            faces = results[ri].faces
-            faces.append(FacePrediction(p, box, index=len(faces), whole_image=whole))
-    return results
+        k = 0
+        for f in found:
+            for box, whole in zip(f.boxes, f.whole):
+                f.result.faces.append(FacePrediction(probs[k], box, index=len(f.result.faces), whole_image=whole))
+                k += 1
+    return [f.result for f in found]
 
 
 def annotate(image_bgr: np.ndarray, result: ImageResult, uncertain_below: float = 0.0) -> np.ndarray:

@@ -126,9 +126,11 @@ def analyse_video(
     progress: Callable[[int, int, float], None] | None = None,
     cancel: threading.Event | None = None,
     limits: VideoLimits | None = None,
+    on_face: Callable[[int, float, FacePrediction], None] | None = None,
 ) -> VideoResult:
     """Analyse one video file; see the module docstring. `progress(frames_read, frames_total, fps)`
-    is called about twice a second. Raises VideoError (a FerError) for a file it cannot analyse."""
+    is called about twice a second; `on_face(frame, time_s, face)` gets each row of the table
+    as it is written (the corpus engine's rows). Raises VideoError (a FerError) for a file it cannot analyse."""
     options = options or VideoOptions()
     info = probe(path, limits)
     result = VideoResult(info)
@@ -156,6 +158,8 @@ def analyse_video(
                 analysed = frame.image is not None and (writer is None or sampler(frame.index, frame.time_s))
                 if analysed:
                     _, held = pipeline.process(frame.image)
+                    if detect_every == 1:  # frames far apart: a track missed in this frame is not in it
+                        held = [f for f in held if f.detected]
                     result.frames_processed += 1
                 for face in held:  # time on screen: every frame a face is shown with, to the next frame
                     summary = tracks.setdefault(face.track_id, TrackSummary(face.track_id, frame.time_s, frame.time_s))
@@ -169,6 +173,8 @@ def analyse_video(
                     for face in held:
                         if table is not None:
                             table.writerow(_row(frame.index, frame.time_s, face))
+                        if on_face is not None:
+                            on_face(frame.index, frame.time_s, face)
                         result.rows += 1
                 result.frames_read += 1
                 now = time.perf_counter()
