@@ -6,6 +6,8 @@
     FER_PRELOAD             "0" / "false" / "no" / "off": no background preload of the default model
     FER_MAX_MODEL_MB        largest model file accepted (default 256)
     FER_RTC_CONFIGURATION   the webcam's WebRTC configuration (JSON text or a path to a JSON file)
+    RAY_ADDRESS             Ray's own: the cluster a `batch --engine ray` joins when --address is not given
+                            (set by `ray job submit`)
 
 Read at call time (a test or a server may change them). No other module reads os.environ
 (tests/test_layout.py); a process started for a training copies the environment as it is.
@@ -22,6 +24,7 @@ FER2013_ZIP = "FER2013_ZIP"
 PRELOAD = "FER_PRELOAD"
 MAX_MODEL_MB = "FER_MAX_MODEL_MB"
 RTC_CONFIGURATION = "FER_RTC_CONFIGURATION"
+RAY_ADDRESS = "RAY_ADDRESS"
 DEFAULT_MAX_MODEL_MB = 256.0
 
 

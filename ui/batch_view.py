@@ -72,7 +72,7 @@ def show_result(job: CorpusJob) -> bool:
     st.subheader("Files")
     if n_files > len(table):
         st.caption(f"The first {len(table):,} of {n_files:,} files; the downloads hold them all.")
-    st.dataframe(table, hide_index=True, width="stretch", key=f"batch_table_{job.key}",
+    st.dataframe(table.fillna({"dominant": "", "error": ""}), hide_index=True, width="stretch", key=f"batch_table_{job.key}",
                  column_config={"item": None, "dominant": "mostly", "rows": "rows"})
     _downloads(job)
     return resume

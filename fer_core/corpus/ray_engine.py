@@ -27,6 +27,7 @@ import pyarrow as pa
 from fer_core.corpus.inputs import Item
 from fer_core.corpus.output import JobFolder
 from fer_core.corpus.progress import Tracker
+from fer_core import settings as env
 from fer_core.errors import FerError
 
 BATCH = 16  # items per Ray batch
@@ -135,14 +136,15 @@ class RayEngine:
                                   "runtime_env": {"py_modules": [str(Path(fer_core.__file__).parent)],
                                                   "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2",
                                                                "OMP_WAIT_POLICY": "passive"}}}
-        if self.address:
-            kwargs["address"] = self.address
+        address = self.address or env.text(env.RAY_ADDRESS)  # a Ray Job's own cluster
+        if address:
+            kwargs["address"] = address
         else:
             kwargs["num_cpus"] = os.cpu_count() or 1
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise FerError(f"cannot start or reach Ray ({self.address or 'local'}): {exc}") from None
+            raise FerError(f"cannot start or reach Ray ({address or 'a local Ray'}): {exc}") from None
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False

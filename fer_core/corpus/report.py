@@ -64,7 +64,7 @@ def emotion_figure(counts: Any) -> Any:
     totals = counts.groupby("label", as_index=False)["faces"].sum()
     fig = px.bar(totals, x="label", y="faces", color="label", category_orders={"label": list(FER_LABELS)},
                  color_discrete_map=EMOTION_HEX, title="Faces per emotion")
-    fig.update_layout(showlegend=False, height=320, margin=dict(t=40, b=10, l=10, r=10))
+    fig.update_layout(showlegend=False, height=320, margin=dict(t=40, b=10, l=10, r=10), xaxis_title=None)
     return fig
 
 
@@ -78,7 +78,8 @@ def folder_figure(counts: Any, top: int = 25) -> Any:
     fig = px.bar(data, y="folder", x="faces", color="label", orientation="h", color_discrete_map=EMOTION_HEX,
                  category_orders={"label": list(FER_LABELS)},
                  title="Faces per emotion in each folder" + (f" (the {top} largest)" if len(biggest) == top else ""))
-    fig.update_layout(height=120 + 24 * len(biggest), margin=dict(t=40, b=10, l=10, r=10), legend_title_text="")
+    fig.update_layout(height=max(320, 120 + 24 * len(biggest)), margin=dict(t=40, b=10, l=10, r=10),
+                      legend_title_text="", yaxis_title=None)
     return fig
 
 

@@ -380,3 +380,38 @@ def test_video_page_plays_the_annotated_copy(shot_page, shipped_server, tmp_path
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.9)
     page.locator("[data-testid='stImageCaption']").filter(has_text="two_faces.mp4 at").first.wait_for(timeout=60_000)
     screenshot(page, "video")
+
+
+def test_batch_page_labels_a_folder(shot_page, shipped_server, tmp_path):
+    """A folder on the server labelled from the Batch page: progress, then the counts, the per-file
+    table, faces per emotion and per folder, and both downloads (the Parquet one is a real table)."""
+    import io
+
+    import pandas as pd
+
+    from benchmarks.corpus_maker import make_corpus
+
+    page, server = shot_page, shipped_server
+    facts = make_corpus(tmp_path / "interviews", 40, seed=11, fer_zip=shared_fer2013_zip(), broken=2, clips=1)
+    goto(page, server, "batch")
+    page.get_by_text("Folder, zip, glob or list file on the server").wait_for(timeout=120_000)
+    wait_model_ready(page)
+    field = page.get_by_label("Folder, zip, glob or list file on the server", exact=True)
+    field.fill(str(facts.root))
+    field.press("Enter")
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_text("All rows (Parquet)").wait_for(timeout=240_000)
+    metrics = {m.locator("[data-testid='stMetricLabel']").inner_text().strip():
+               m.locator("[data-testid='stMetricValue']").inner_text().strip()
+               for m in page.locator("[data-testid='stMetric']").all()}
+    assert metrics["Files"] == "41" and metrics["Could not be read"] == "2", metrics
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 2
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="All rows (Parquet)").click()
+    rows = pd.read_parquet(io.BytesIO(open(dl.value.path(), "rb").read()))
+    assert rows["item"].nunique() == 41 and set(rows["status"]) == {"face", "no face", "error"} - (
+        set() if facts.no_face else {"no face"})
+    assert (rows["kind"] == "video").any()
+    page.locator("h1").first.scroll_into_view_if_needed()
+    screenshot(page, "batch")
