@@ -208,3 +208,13 @@ def test_ray_engine_writes_the_local_engines_rows(ray_installed, corpus, tmp_pat
     shards = sorted(p.name for p in (tmp_path / "ray" / "rows").iterdir())
     again = run_batch([], tmp_path / "ray", engine="ray", resume=True)
     assert again["state"] == "done" and sorted(p.name for p in (tmp_path / "ray" / "rows").iterdir()) == shards
+
+
+def test_a_csv_list_names_its_files_in_a_column(corpus, tmp_path: Path) -> None:
+    photo = corpus["photos"] / "set00" / "batch00" / "photo000003.jpg"
+    (tmp_path / "coded.csv").write_text(f"participant,file\nP1,{photo}\nP2,{photo.name}\n", encoding="utf-8")
+    items = list(iter_items([str(tmp_path / "coded.csv")]))
+    assert [(i.source, i.kind) for i in items] == [(str(photo), "photo"), (str(tmp_path / photo.name), "error")]
+    assert items[1].error == "no such file or folder"  # relative paths are read from the list's folder
+    (tmp_path / "bare.csv").write_text(f"{photo}\n", encoding="utf-8")  # no header: the first column
+    assert [i.source for i in iter_items([str(tmp_path / "bare.csv")])] == [str(photo)]

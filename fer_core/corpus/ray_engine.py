@@ -1,7 +1,7 @@
 """The Ray engine: the same work on Ray Data, on a laptop (a local Ray started for the job) or on
 an existing cluster (`address`: "auto", "ray://HOST:PORT", or the job's own when sent as a Ray Job).
 
-    read_parquet(inputs) -> map_batches(remaining)           # items not done yet (--resume)
+    from_arrow(items not done yet)                            # the job's paths (--resume: the rest)
       -> map_batches(find_faces_batch)                        # photos: read, detect, crop
       -> map_batches(ClassifyBatch, ActorPoolStrategy, num_gpus where the cluster has GPUs)
       -> write_parquet(OUT/rows)                              # rows of whole items per file
@@ -36,11 +36,16 @@ FACES_TYPE = pa.list_(pa.struct([("x", pa.int32()), ("y", pa.int32()), ("w", pa.
                                  ("shape", pa.list_(pa.int32()))]))
 
 
-def remaining(batch: pa.Table, done_bits: bytes, n: int) -> pa.Table:
-    """Leave out the items a previous run finished."""
-    done = np.unpackbits(np.frombuffer(done_bits, np.uint8), count=n).astype(bool)
-    items = batch.column("item").to_numpy()
-    return batch.filter(pa.array(~done[items]))
+def _remaining_blocks(folder: JobFolder, done: np.ndarray, actors: int) -> list[pa.Table]:
+    """The items not done yet (--resume), in blocks of at most 256 and at least 4 per actor: the
+    dataset of paths, made here so no read task has to wait for a CPU the actors hold."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder.inputs)
+    table = table.filter(pa.array(~done[table.column("item").to_numpy()]))
+    n = table.num_rows
+    size = max(1, min(256, -(-n // max(1, 4 * actors))))
+    return [table.slice(start, size) for start in range(0, n, size)] or [table]
 
 
 def _item(row: dict[str, Any]) -> Item:
@@ -162,12 +167,7 @@ class RayEngine:
             gpus = float(resources.get("GPU", 0))
             actors = self.workers or (int(gpus) if gpus else max(1, int(resources.get("CPU", 1))))
             s = self.settings
-            todo = int((~done).sum())
-            blocks = max(1, min(-(-todo // BATCH), max(4 * actors, -(-todo // 256))))
-            ds = ray.data.read_parquet(str(folder.inputs)).repartition(blocks)
-            if done.any():
-                ds = ds.map_batches(remaining, batch_format="pyarrow", num_cpus=0.5,
-                                    fn_kwargs={"done_bits": np.packbits(done).tobytes(), "n": len(done)})
+            ds = ray.data.from_arrow(_remaining_blocks(folder, done, actors))
             ds = ds.map_batches(find_faces_batch, batch_size=BATCH, batch_format="pyarrow", num_cpus=0.5,
                                 fn_kwargs={"detector": s.detector, "whole_image": s.whole_image})
             job = ClassifyBatch.for_job(models_dir=self.models_dir, run_id=self.model, detector=s.detector,
@@ -177,7 +177,7 @@ class RayEngine:
                                 num_cpus=0 if gpus else 0.5, num_gpus=1 if gpus else 0)
             folder.rows_dir.mkdir(parents=True, exist_ok=True)
             watcher.start()
-            ds.write_parquet(str(folder.rows_dir))
+            ds.write_parquet(str(folder.rows_dir), ray_remote_args={"num_cpus": 0.25})
         except KeyboardInterrupt:
             return "interrupted"
         except Exception as exc:  # noqa: BLE001 - Ray wraps worker errors in its own types
