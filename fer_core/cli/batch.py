@@ -99,4 +99,5 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--shard-size", type=int, default=256, metavar="N", help="photos per Parquet shard (default 256)")
     p.add_argument("--resume", action="store_true", help="finish the job in --out (its sources, model and settings)")
     add_common(p)
-    p.set_defaults(func=cmd_batch, loads_models=True)
+    # With Ray the model loads in the workers: the driver never imports TensorFlow (seconds and ~0.8 GB).
+    p.set_defaults(func=cmd_batch, loads_models=lambda args: args.engine == "local")

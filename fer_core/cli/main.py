@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Progress bars redraw many times a second: on a terminal that is one line, in a pipe or a
     # log file it is hundreds. Without a terminal, print per-epoch lines at most.
     args.progress_bars = not getattr(args, "no_progress", True) and sys.stderr.isatty()
-    if getattr(args, "loads_models", False):
+    loads = getattr(args, "loads_models", False)
+    if loads(args) if callable(loads) else loads:
         import_tensorflow_quietly()  # its start-up log lines are not the command's output
     try:
         return int(args.func(args) or 0)

@@ -52,15 +52,20 @@ class LocalEngine:
         chunk: list[Item] = []
 
         def submit(batch: list[Item]) -> None:
-            pending.append((batch, pool.submit(find_in_items, batch, self.detector, self.whole_image)))
+            future: Future = Future()
+            try:
+                future = pool.submit(find_in_items, batch, self.detector, self.whole_image)
+            except BrokenProcessPool:  # workers could not start or died: this process does it
+                future.set_result(None)
+            pending.append((batch, future))
 
         def drain_one() -> None:
             batch, future = pending.popleft()
             try:
                 found = future.result()
             except BrokenProcessPool:  # a worker died (a crash in a native library): do it here
-                found = find_in_items(batch, self.detector, self.whole_image)
-            writer.add_photos(batch, found)
+                found = None
+            writer.add_photos(batch, found or find_in_items(batch, self.detector, self.whole_image))
 
         stopped: str | None = None
         try:

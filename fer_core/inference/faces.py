@@ -103,9 +103,8 @@ _HEAP_BUFFERS = 64 << 20
 def _keep_large_buffers_in_the_heap() -> None:
     """libfacedetection allocates and frees megabytes of feature maps on every call. glibc serves
     those with mmap and gives them back with munmap, so each call faults its pages in again:
-    measured 31 ms a 640x480 photo on one core, a quarter of it in the kernel. With buffers up to
-    64 MB kept in the heap (and the heap trimmed only past 128 MB free), the same call takes 22 ms
-    (two OpenMP threads: 23 -> 14.5 ms), the same boxes. Not glibc (musl, macOS): nothing to do."""
+    measured 31 ms a 640x480 photo on one core, a quarter of it in the kernel. Buffers up to 64 MB
+    kept in the heap (trimmed past 128 MB free): 22 ms (two threads: 23 -> 14.5 ms), the same boxes."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, _HEAP_BUFFERS)
