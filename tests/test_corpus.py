@@ -94,6 +94,7 @@ def test_local_engine_rows_summary_and_manifest(corpus, tmp_path: Path) -> None:
     assert "not an image" in reasons["photos/set00/batch01/notes.jpg"]
     assert "empty" in reasons["more.zip/inner/empty.jpg"]
     assert reasons[next(s for s in reasons if s.endswith("missing.jpg"))] == "no such file or folder"
+    assert rows[rows["source"].str.endswith("missing.jpg")]["kind"].tolist() == ["photo"]  # by its name
     assert manifest["counts"]["failed"] == len(reasons) == 4
     faces = rows[rows["status"] == "face"]
     assert np.allclose(faces[PROB_COLUMNS].sum(axis=1), 1.0, atol=1e-4)

@@ -83,7 +83,8 @@ def _downloads(job: CorpusJob) -> None:
     c1, c2 = st.columns(2)
     tmp = Path(tempfile.gettempdir()) / "fer-studio-batch"
     tmp.mkdir(exist_ok=True)
-    parquet, csv = tmp / f"{job.key}.parquet", tmp / f"{job.key}.csv"
+    version = (job.manifest or {}).get("updated", "").replace(":", "")  # a resumed job's files are new
+    parquet, csv = tmp / f"{job.key}-{version}.parquet", tmp / f"{job.key}-{version}.csv"
     if not parquet.is_file():
         write_parquet_file(job.folder, parquet)
     if not csv.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import tempfile
 import zipfile
 import zlib
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_core.corpus.inputs import Item
+from fer_core.corpus.inputs import Item, kind_of
 from fer_core.corpus.rows import failure_row, photo_rows, video_row
 from fer_core.data import DEFAULT_LIMITS
 from fer_core.data.safezip import read_member
@@ -74,7 +75,9 @@ def find_in_items(items: Sequence[Item], detector_name: str, whole_image: bool) 
 
 
 def init_detect_worker() -> None:
-    """In a detection worker process: one OpenMP thread (the pool itself keeps the cores busy)."""
+    """In a detection worker process: one OpenMP thread (the pool itself keeps the cores busy); Ctrl-C
+    is the job's to handle (the worker finishes its photos and exits with the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
@@ -84,7 +87,11 @@ def classified_rows(items: Sequence[Item], found: Sequence[FoundFaces], classifi
     results = classify_found(found, classifier)
     rows: list[dict[str, Any]] = []
     for item, result in zip(items, results):
-        rows += photo_rows(item.item, result, model)
+        mine = photo_rows(item.item, result, model)
+        if item.kind == "error":  # a path that could not be used: say what it was meant to be
+            for r in mine:
+                r["kind"] = kind_of(item.source) or "file"
+        rows += mine
     return rows
 
 
