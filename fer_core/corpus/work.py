@@ -63,10 +63,11 @@ def find_in_item(item: Item, detector_name: str, whole_image: bool) -> FoundFace
         return FoundFaces(ImageResult(item.source, error=f"{item.source}: {item.error}"))
     try:
         image = read_photo(item)
+        return find_faces(item.source, image, photo_detector(detector_name), whole_image)
     except ImageError as exc:
         return FoundFaces(ImageResult(item.source, error=str(exc)))
-    found = find_faces(item.source, image, photo_detector(detector_name), whole_image)
-    return found
+    except Exception as exc:  # noqa: BLE001 - a bad file is a row, never the end of the job
+        return FoundFaces(ImageResult(item.source, error=f"{item.source}: {type(exc).__name__}: {exc}"))
 
 
 def find_in_items(items: Sequence[Item], detector_name: str, whole_image: bool) -> list[FoundFaces]:
@@ -114,6 +115,10 @@ def video_item_rows(item: Item, classifier: Any, detector_name: str, max_fps: fl
                                on_face=lambda f, t, face: rows.append(video_row(item.item, item.source, model, f, t, face)))
     except FerError as exc:
         return [failure_row(item.item, item.source, "video", str(exc).removeprefix(f"{item.source}: "), model)]
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad file is a row, never the end of the job
+        return [failure_row(item.item, item.source, "video", f"{type(exc).__name__}: {exc}", model)]
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
