@@ -219,3 +219,14 @@ def test_a_csv_list_names_its_files_in_a_column(corpus, tmp_path: Path) -> None:
     assert items[1].error == "no such file or folder"  # relative paths are read from the list's folder
     (tmp_path / "bare.csv").write_text(f"{photo}\n", encoding="utf-8")  # no header: the first column
     assert [i.source for i in iter_items([str(tmp_path / "bare.csv")])] == [str(photo)]
+
+
+def test_one_process_at_a_time_works_on_a_job(corpus, tmp_path: Path) -> None:
+    run_batch([str(corpus["list"])], tmp_path / "job")
+    with JobFolder(tmp_path / "job").lock():  # as if a job were still running there
+        with pytest.raises(FerError, match="is being labelled by process"):
+            run_batch([], tmp_path / "job", resume=True)
+    assert run_batch([], tmp_path / "job", resume=True)["state"] == "done"
+    with pytest.raises(FerError, match="no corpus job to resume"):
+        run_batch([], tmp_path / "nothing", resume=True)
+    assert not (tmp_path / "nothing").exists(), "a refused job leaves nothing behind"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core.corpus.inputs import freeze_inputs, read_items
-from fer_core.corpus.output import JobFolder, remove_stale_outputs
+from fer_core.corpus.output import LOCK_FILE, JobFolder, remove_stale_outputs
 from fer_core.corpus.progress import Progress, Tracker
 from fer_core.errors import FerError
 from fer_core.store.atomic import now_iso
@@ -80,7 +80,7 @@ def open_job(out: str | Path, srcs: Sequence[str], run_id: str | None, settings:
         raise FerError(f"{folder.root} holds no corpus job to resume")
     if not srcs:
         raise FerError("name at least one folder, zip, glob, list file, photo or video to label")
-    if folder.root.exists() and any(folder.root.iterdir()):
+    if folder.root.exists() and any(p.name != LOCK_FILE for p in folder.root.iterdir()):
         raise FerError(f"{folder.root} is not empty; a corpus job writes into an empty or new folder")
     settings.check()
     run = resolve_run(store, run_id)
@@ -110,7 +110,16 @@ def run_batch(
     of the job's model (the app's cache), else it is loaded here (local engine) or in each Ray worker."""
     if engine not in ENGINES:
         raise FerError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    folder, manifest = open_job(out, srcs, run_id, settings or BatchSettings(), resume, store)
+    folder = JobFolder(out)
+    with folder.lock():
+        return _run(folder, srcs, run_id, settings, engine, address, workers, resume, progress, cancel, classifier,
+                    store)
+
+
+def _run(folder: JobFolder, srcs: Sequence[str], run_id: str | None, settings: BatchSettings | None, engine: str,
+         address: str | None, workers: int, resume: bool, progress: Callable[[Progress], None] | None,
+         cancel: threading.Event | None, classifier: Any, store: Any) -> dict[str, Any]:
+    folder, manifest = open_job(folder.root, srcs, run_id, settings or BatchSettings(), resume, store)
     settings = BatchSettings(**manifest["settings"])
     total = int(manifest["inputs"]["files"])
     done = folder.scan_done(total)

@@ -13,6 +13,8 @@ which `scan_done` removes. So the finished items are exactly those in readable s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -27,6 +29,7 @@ from fer_core.corpus.rows import COLUMNS, to_table
 from fer_core.errors import FerError
 from fer_core.store.atomic import atomic_replace, atomic_write_json, now_iso
 
+LOCK_FILE = ".job.lock"
 SOURCE_SCHEMA = pa.schema([("item", pa.int64()), ("source", pa.string()), ("kind", pa.string()),
                            ("status", pa.string()), ("faces", pa.int64()), ("rows", pa.int64()),
                            ("dominant", pa.string()), ("error", pa.string())])
@@ -54,6 +57,29 @@ class JobFolder:
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held while a process works on the job: a second one (a resume while it runs) is refused
+        instead of removing shards still being written. The kernel drops it when a process dies."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise FerError(f"{self.root} is being labelled by {holder}; wait for it to end or stop it, "
+                               "then --resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            if not self.exists():  # no job came of it (refused, nothing to resume): leave nothing behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self.root / LOCK_FILE)
+                    self.root.rmdir()
+            os.close(fd)
 
     def read_manifest(self) -> dict[str, Any]:
         try:
