@@ -34,7 +34,7 @@ from tests.app_helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py", "app_pages/video.py", "app_pages/models.py"]
+PAGES = ["app_pages/home.py", "app_pages/dataset.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/webcam.py", "app_pages/video.py", "app_pages/batch.py", "app_pages/models.py"]
 TIMEOUT = APP_TIMEOUT
 
 
