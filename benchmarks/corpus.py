@@ -2,7 +2,7 @@
 a naive loop, on the same photos; memory on a corpus ten times larger; a Ray cluster of 1 and 2 nodes
 on this machine; clips; and per-stage costs, for the projection in docs/SCALE.md.
 
-    .venv/bin/python benchmarks/corpus.py                                  # 2,000 photos, 20,000 for memory (~40 min?)
+    .venv/bin/python benchmarks/corpus.py                                  # 2,000 photos, 20,000 for memory (about 20 min on 2 cores)
     .venv/bin/python benchmarks/corpus.py --photos 150 --clips 1 --skip-big --skip-cluster   # smoke run
     .venv/bin/python benchmarks/corpus.py --corpus-dir ~/fer-corpora --json corpus.json   # keep, reuse corpora
 
