@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_core.corpus.inputs import freeze_inputs, read_items
-from fer_core.corpus.output import LOCK_FILE, JobFolder, remove_stale_outputs
+from fer_core.corpus.output import LOCK_FILE, JobFolder
 from fer_core.corpus.progress import Progress, Tracker
 from fer_core.errors import FerError
 from fer_core.store.atomic import now_iso
@@ -123,7 +123,7 @@ def _run(folder: JobFolder, srcs: Sequence[str], run_id: str | None, settings: B
     settings = BatchSettings(**manifest["settings"])
     total = int(manifest["inputs"]["files"])
     done = folder.scan_done(total)
-    remove_stale_outputs(folder)
+    folder.sources.unlink(missing_ok=True)  # an earlier run's summary no longer describes the rows
     tracker = Tracker(Progress(total, done=int(done.sum()), done_at_start=int(done.sum())), progress)
     model_id = manifest["model"]["run_id"]
     started, began = time.monotonic(), now_iso()

@@ -147,8 +147,8 @@ class JobFolder:
         """All rows as one pandas DataFrame, sorted by item (for tests and small jobs; big jobs: iter_shards)."""
         tables = list(self.iter_shards(columns))
         table = pa.concat_tables(tables) if tables else to_table([]).select(list(columns or COLUMNS))
-        return table.to_pandas().sort_values(["item", "frame", "face", "track_id"], na_position="first",
-                                             kind="stable", ignore_index=True) if "frame" in table.column_names else table.to_pandas()
+        keys = [k for k in ("item", "frame", "face", "track_id") if k in table.column_names]
+        return table.to_pandas().sort_values(keys, na_position="first", kind="stable", ignore_index=True)
 
     def write_csv(self, path: str | Path) -> Path:
         """The rows as one CSV file, written shard by shard."""
@@ -185,9 +185,3 @@ def per_source(rows: Any) -> Any:
                     "error": g["error"].iloc[0] if status == "error" else None})
     return pd.DataFrame(out, columns=SOURCE_SCHEMA.names)
 
-
-def remove_stale_outputs(folder: JobFolder) -> None:
-    """Before a resumed run writes: the summary of an earlier run no longer describes the rows."""
-    for p in (folder.sources,):
-        if p.exists():
-            os.unlink(p)

@@ -13,11 +13,10 @@ from typing import Any
 class Progress:
     total: int  # files in the job
     done: int = 0  # files finished (in earlier runs of the job too)
-    faces: int = 0  # face rows written
+    faces: int = 0  # face rows written in this run
     failed: int = 0  # files that could not be read
     started: float = field(default_factory=time.monotonic)
     done_at_start: int = 0  # finished before this run (--resume)
-    faces_at_start: int = 0
 
     @property
     def elapsed(self) -> float:
@@ -29,7 +28,7 @@ class Progress:
 
     @property
     def faces_per_s(self) -> float:
-        return (self.faces - self.faces_at_start) / self.elapsed
+        return self.faces / self.elapsed
 
     @property
     def eta_s(self) -> float | None:
