@@ -4,7 +4,8 @@
 TensorFlow backend it returns that tf.data pipeline; under JAX or PyTorch (a GPU machine without
 TensorFlow, see docs/train_on_gpu.py) it returns `array_batches(...)`: the same batches, one-hot labels,
 ragged-last-batch rule and augmentation (flip, rotation, shift, zoom with reflected borders, random
-erasing filled with noise, camera shifts: fer_core.training.camera_shifts), computed with NumPy and OpenCV in worker threads. Nothing here imports
+erasing filled with noise, camera shifts: fer_core.training.camera_shifts; mixup and CutMix:
+fer_core.training.mixing), computed with NumPy and OpenCV in worker threads. Nothing here imports
 TensorFlow unless the backend is TensorFlow.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from fer_core.training import config
 from fer_core.training.camera_shifts import camera_shifts
+from fer_core.training.mixing import batch_targets, check_targets, mix_batch
 from fer_core.training.split import check_batch_arrays
 
 WORKERS = 4
@@ -39,10 +41,14 @@ def make_feed(
     sample_weights: np.ndarray | None = None,
     num_classes: int = 7,
     camera_augment: bool = False,
+    soft_targets: np.ndarray | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> Any:
     """Batches for `model.fit` on the active Keras backend (see the module docstring)."""
     kwargs = dict(training=training, augment=augment, random_erasing=random_erasing, seed=seed,
-                  sample_weights=sample_weights, num_classes=num_classes, camera_augment=camera_augment)
+                  sample_weights=sample_weights, num_classes=num_classes, camera_augment=camera_augment,
+                  soft_targets=soft_targets, mixup=mixup, cutmix=cutmix)
     if keras_backend() == "tensorflow":
         from fer_core.training.pipeline import make_dataset
 
@@ -97,7 +103,7 @@ def erase(x: np.ndarray, rng: np.random.Generator) -> None:
 
 
 def array_batches(*args: Any, **kwargs: Any) -> Any:
-    """A `keras.utils.PyDataset` of (images, one-hot[, weights]) batches; arguments as make_feed's
+    """A `keras.utils.PyDataset` of (images, targets[, weights]) batches; arguments as make_feed's
     (plus `workers`, threads that prepare batches ahead).
 
     Training batches are reshuffled every epoch (seeded by `seed` and the epoch) and the ragged last
@@ -123,13 +129,16 @@ def _array_batches_class() -> type:
         def __init__(self, images_uint8: np.ndarray, labels: np.ndarray, batch_size: int, training: bool,
                      augment: bool = False, random_erasing: bool = False, seed: int = 1234,
                      sample_weights: np.ndarray | None = None, num_classes: int = 7,
-                     camera_augment: bool = False, workers: int = WORKERS) -> None:
+                     camera_augment: bool = False, soft_targets: np.ndarray | None = None, mixup: float = 0.0,
+                     cutmix: float = 0.0, workers: int = WORKERS) -> None:
             super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=16)
             self.x, self.y, self.w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
             self.num_classes = int(num_classes)
             self.batch_size, self.training, self.seed = int(batch_size), bool(training), int(seed)
             self.augment, self.random_erasing = bool(training and augment), bool(training and random_erasing)
             self.camera = bool(training and camera_augment)
+            self.soft = None if soft_targets is None else check_targets(soft_targets, len(self.y), self.num_classes)
+            self.mixup, self.cutmix = (float(mixup), float(cutmix)) if training else (0.0, 0.0)
             self.drop = bool(training and len(self.y) >= self.batch_size)
             self.epoch = 0
             self.order = self._order()
@@ -153,10 +162,12 @@ def _array_batches_class() -> type:
                 erase(images, rng)
             if self.camera:
                 images = camera_shifts(images, rng)
-            onehot = np.eye(self.num_classes, dtype=np.float32)[self.y[idx]]
-            if self.w is None:
-                return images, onehot
-            return images, onehot, self.w[idx]
+            targets = batch_targets(self.y[idx], self.num_classes, None if self.soft is None else self.soft[idx])
+            weights = None if self.w is None else self.w[idx]
+            if self.mixup > 0 or self.cutmix > 0:
+                images, targets, weights = mix_batch(images, targets, rng, mixup=self.mixup, cutmix=self.cutmix,
+                                                     weights=weights)
+            return (images, targets) if weights is None else (images, targets, weights)
 
         def on_epoch_end(self) -> None:
             # Called once the epoch's batches are consumed and the worker threads stopped.

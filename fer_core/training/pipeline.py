@@ -4,8 +4,10 @@ Autotune is DISABLED on every dataset built here, with fixed parallelism and pre
 with autotune on, about half the epochs on a 2-core CPU ended with an 18-47 s idle stall
 while the iterator was torn down (see ../shared/NOTES.md).
 
-Elements are ``(images, one_hot_labels)`` or ``(images, one_hot_labels, sample_weights)``:
-images float32 (B, 48, 48, 1) scaled to [0, 1] (PREPROCESSING), labels one-hot float32.
+Elements are ``(images, targets)`` or ``(images, targets, sample_weights)``: images float32
+(B, 48, 48, 1) scaled to [0, 1] (PREPROCESSING), targets float32 (B, K): one-hot labels, or a
+teacher's soft labels (fer_core.training.distill), mixed by mixup / CutMix where asked
+(fer_core.training.mixing).
 
 Augmentation (training only, per image): horizontal flip, rotation (+-10 deg), shift
 (+-10%), zoom (+-10%) in one affine warp with reflected borders, and optional random
@@ -22,6 +24,7 @@ import tensorflow as tf
 
 from fer_core.preprocess import DEFAULT_PREPROCESSING
 from fer_core.training.camera_shifts import camera_shifts_seeded
+from fer_core.training.mixing import batch_targets, check_targets, mix_batch_seeded
 from fer_core.training.config import (
     ERASE_AREA,
     ERASE_ASPECT,
@@ -122,16 +125,24 @@ def make_dataset(
     sample_weights: np.ndarray | None = None,
     num_classes: int = 7,
     camera_augment: bool = False,
+    soft_targets: np.ndarray | None = None,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
 ) -> tf.data.Dataset:
-    """A batched tf.data.Dataset of (images, one-hot labels[, sample weights]).
+    """A batched tf.data.Dataset of (images, targets[, sample weights]).
 
     training=True shuffles every epoch (seeded), drops the ragged last batch and applies
     augmentation when `augment` (random erasing too when `random_erasing`); training=False
     keeps every image in order and never augments. `camera_augment` adds camera shifts
-    (fer_core.training.camera_shifts, through tf.numpy_function: the NumPy feed's own code). Autotune is disabled; parallelism and prefetch are fixed to 2.
+    (fer_core.training.camera_shifts, through tf.numpy_function: the NumPy feed's own code).
+    `soft_targets` (N, K) replace the one-hot labels; `mixup` / `cutmix` (Beta alphas, 0: off) mix
+    training batches (fer_core.training.mixing, the same way). Autotune is disabled; parallelism
+    and prefetch are fixed to 2.
     """
     x, y, w = check_batch_arrays(images_uint8, labels, batch_size, sample_weights, num_classes)
-    tensors: tuple[Any, ...] = (x, y) if w is None else (x, y, w)
+    soft = None if soft_targets is None else check_targets(soft_targets, len(y), num_classes)
+    t = batch_targets(y, num_classes, soft)
+    tensors: tuple[Any, ...] = (x, t) if w is None else (x, t, w)
 
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
@@ -145,13 +156,12 @@ def make_dataset(
     do_augment = bool(training and augment)
     do_erase = bool(training and random_erasing)
     do_camera = bool(training and camera_augment)
+    do_mix = bool(training and (mixup > 0 or cutmix > 0))
 
     def prepare(*batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        images = tf.cast(batch[0], tf.float32) / 255.0
-        onehot = tf.one_hot(batch[1], num_classes, dtype=tf.float32)
-        return (images, onehot, *batch[2:])
+        return (tf.cast(batch[0], tf.float32) / 255.0, *batch[1:])
 
-    if do_augment or do_erase or do_camera:
+    if do_augment or do_erase or do_camera or do_mix:
         # One random int64 per batch, different in every epoch: stateless ops seeded by it.
         rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip((ds, rng))
@@ -168,6 +178,8 @@ def make_dataset(
                 shape = images.shape
                 images = tf.numpy_function(camera_shifts_seeded, [images, s], tf.float32, stateful=False)
                 images.set_shape(shape)
+            if do_mix:
+                images, rest = _mix(images, rest, s, float(mixup), float(cutmix))
             return (images, *rest)
 
         ds = ds.map(prepare_augmented, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
@@ -175,3 +187,16 @@ def make_dataset(
         ds = ds.map(prepare, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
     ds = ds.prefetch(PREFETCH)
     return ds.with_options(pipeline_options())
+
+
+def _mix(images: tf.Tensor, rest: list[tf.Tensor], seed: tf.Tensor, mixup: float, cutmix: float
+         ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Mixup / CutMix of a batch through the NumPy implementation (weights, where given, mixed too)."""
+    targets = rest[0]
+    weights = rest[1] if len(rest) > 1 else tf.ones(tf.shape(targets)[:1], tf.float32)
+    out, mixed, w = tf.numpy_function(mix_batch_seeded, [images, targets, weights, seed, mixup, cutmix],
+                                      [tf.float32, tf.float32, tf.float32], stateful=False)
+    out.set_shape(images.shape)
+    mixed.set_shape(targets.shape)
+    w.set_shape(weights.shape)
+    return out, [mixed, w] if len(rest) > 1 else [mixed]
