@@ -19,7 +19,7 @@ from fer_core.training.config import CONFIG_DEFAULTS, LR_SCHEDULES, OPTIMIZERS
 from fer_core.training.precision import PRECISIONS, default_precision, default_precision_reason
 from ui.datasets import current_dataset, dataset_caption, dataset_label, dataset_source
 from ui.page import friendly_errors, page_header
-from ui.runs import STATUS_BADGE, get_store, is_shipped, report_corrupt_runs
+from ui.runs import STATUS_BADGE, get_store, is_shipped, report_corrupt_runs, run_label, usable_runs
 
 LIVE_REFRESH_S = 2.0
 
@@ -265,6 +265,22 @@ with st.expander("More settings", icon=":material/tune:"):
                          help="Half of the training faces get one webcam-like shift: blur, JPEG, noise, "
                               "brightness or contrast, low resolution, or a band over the eyes or mouth "
                               "(benchmarks/robustness.py measures models under these).")
+    c = st.columns(4)
+    mixup = c[0].number_input(
+        "Mixup alpha", 0.0, 10.0, CONFIG_DEFAULTS["mixup"], 0.1, key="tr_mixup", disabled=busy,
+        help="Blend pairs of training faces and their labels (0: off; 0.2 is usual).")
+    cutmix = c[1].number_input(
+        "CutMix alpha", 0.0, 10.0, CONFIG_DEFAULTS["cutmix"], 0.5, key="tr_cutmix", disabled=busy,
+        help="Paste a patch of another face, labels weighed by its area (0: off; 1.0 is usual). With mixup "
+             "too, each batch gets one of the two.")
+    teacher_runs = {r.run_id: r for r in usable_runs()}
+    teachers = c[2].multiselect(
+        "Distil from (teachers)", list(teacher_runs), key="tr_teachers", disabled=busy,
+        format_func=lambda rid: run_label(teacher_runs[rid]),
+        help="Train this model to match these models' averaged probabilities (an ensemble in one network).")
+    distill_weight = c[3].number_input(
+        "Teachers' share", 0.0, 1.0, CONFIG_DEFAULTS["distill_weight"], 0.1, key="tr_distill", disabled=busy or not teachers,
+        help="Of each training target: the teachers' probabilities, the rest the true label.")
 
 config = {
     "architecture": arch,
@@ -275,6 +291,10 @@ config = {
     "augment": bool(augment),
     "random_erasing": bool(erasing),
     "camera_augment": bool(camera),
+    "mixup": float(mixup),
+    "cutmix": float(cutmix),
+    "teachers": list(teachers) or None,
+    "distill_weight": float(distill_weight),
     "class_weights": bool(weights),
     "validation": f"{val_frac:g}" if val_mode == "part of train" else val_mode,
     "early_stopping_patience": int(patience),

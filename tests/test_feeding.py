@@ -156,7 +156,7 @@ def test_gpu_tool_packs_the_train_split_with_its_identity(tmp_path: Path) -> Non
 
 def test_engine_trains_on_jax_and_the_model_serves_under_tensorflow(tmp_path: Path) -> None:
     """The path that made the shipped default: the engine trains under KERAS_BACKEND=jax (the NumPy feed, no
-    tf.data) in a subprocess, and the stored model loads and predicts here under TensorFlow. jax is in
+    tf.data) in a subprocess (and a second run distilled from the first, with mixup and CutMix), and the stored model loads and predicts here under TensorFlow. jax is in
     requirements.txt; under CI=true a missing jax is a failure, not a skip."""
     import importlib.util
 
@@ -174,6 +174,10 @@ def test_engine_trains_on_jax_and_the_model_serves_under_tensorflow(tmp_path: Pa
         f"s = ModelStore({str(tmp_path / 'store')!r})\n"
         "r = train(load_demo(), TrainConfig(architecture='mini_xception', epochs=2, batch_size=32,"
         " max_train_images=300, precision='float32'), s)\n"
+        "d = train(load_demo(), TrainConfig(architecture='mini_xception', epochs=1, batch_size=32, max_train_images=300,"
+        " precision='float32', teachers=[r], mixup=0.2, cutmix=1.0), s)\n"  # distilled, mixed: JAX too
+        "t = s.read_meta(d)['teachers']\n"
+        "assert t['runs'] == [r] and 0 <= t['val_accuracy'] <= 1 and s.read_meta(d)['status'] == 'finished', t\n"
         "print(keras.backend.backend(), feeding.keras_backend(), r, s.read_meta(r)['status'])\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}

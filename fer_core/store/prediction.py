@@ -35,7 +35,13 @@ from fer_core.preprocess import DEFAULT_PREPROCESSING, prepare_faces
 
 
 def make_predict_fn(model: Any, input_shape: Sequence[int]) -> Any:
-    """A tf.function-compiled inference call for float32 batches (N, H, W, C) (traced once)."""
+    """A tf.function-compiled inference call for float32 batches (N, H, W, C) (traced once); under another
+    Keras backend (JAX on a GPU machine: a teacher run's soft labels, fer_core.training.distill), the
+    backend's own compiled prediction call."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return model.predict_on_batch
     import tensorflow as tf
 
     h, w, c = (int(v) for v in input_shape)

@@ -50,6 +50,21 @@ class TrainConfig:
     camera_augment: bool = field(default=False, metadata=_cli(
         "--camera-augment", type=bool,
         help="blur, JPEG, noise, brightness/contrast, low resolution and occlusion of training images (webcam-like)"))
+    mixup: float = field(default=0.0, metadata=_cli(
+        "--mixup", type=float,
+        help="mixup: blend pairs of training faces and their targets, weight from Beta(alpha, alpha); "
+             "the alpha, 0 off (0.2 is usual)"))
+    cutmix: float = field(default=0.0, metadata=_cli(
+        "--cutmix", type=float,
+        help="CutMix: paste a patch of another training face, targets by area, Beta(alpha, alpha); "
+             "the alpha, 0 off (1.0 is usual; with --mixup each batch gets one of the two)"))
+    teachers: list[str] | None = field(default=None, metadata=_cli(
+        "--teacher", "--teachers", type=str,
+        help="distil from these runs (ids or names, comma-separated): their mean probabilities on each "
+             "training face (with its mirror image) become its target"))
+    distill_weight: float = field(default=0.7, metadata=_cli(
+        "--distill-weight", type=float,
+        help="with --teacher: the teachers' share of each target, the rest being the true label (default 0.7)"))
     class_weights: bool = field(default=False, metadata=_cli(  # sklearn compute_class_weight("balanced")
         "--class-weights", type=bool, help="weigh classes by inverse frequency (balanced)"))
     validation: str = field(default="0.2", metadata=_cli(
@@ -125,6 +140,16 @@ class TrainConfig:
         for flag in ("augment", "random_erasing", "camera_augment", "class_weights"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
+        for name in ("mixup", "cutmix"):
+            alpha = getattr(self, name)
+            if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 10:
+                raise ValueError(f"{name} must be a Beta alpha in [0, 10] (0: off); got {alpha!r}")
+            setattr(self, name, float(alpha))
+        dw = self.distill_weight
+        if isinstance(dw, bool) or not isinstance(dw, (int, float)) or not 0 <= dw <= 1:
+            raise ValueError(f"distill_weight must be a number in [0, 1]; got {dw!r}")
+        self.distill_weight = float(dw)
+        self.teachers = _teacher_list(self.teachers)
         if self.name is not None and not isinstance(self.name, str):
             raise ValueError(f"name must be text; got {self.name!r}")
         self.validation = str(self.validation).strip()
@@ -183,6 +208,21 @@ class TrainConfig:
 
 #: Each field's default (the Train page starts its extra settings from these).
 CONFIG_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(TrainConfig) if f.default_factory is MISSING}
+
+
+def _teacher_list(value: Any) -> list[str] | None:
+    """Teachers as a list of run ids or names (from a list, or text separated by commas); None when none."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
+        raise ValueError(f"teachers must be run ids or names separated by commas; got {value!r}")
+    names = [t.strip() for t in items if t.strip()]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a teacher is named twice: {', '.join(names)}")
+    if len(names) > 8:
+        raise ValueError(f"at most 8 teachers; got {len(names)}")
+    return names or None
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -122,6 +122,10 @@ def train(
     if created and store.read_meta(run_id).get("status") != "starting":  # as written: its creator may be gone
         raise StoreError(f"Run {run_id} already exists: train a new run, or resume this one.")
     data = prepare_training_data(dataset, config)  # bad data fails before a run folder exists
+    if config.teachers:
+        from fer_core.training.distill import resolve_teachers
+
+        resolve_teachers(store, config.teachers)  # an unknown teacher fails before a run folder exists
     meta = build_run_meta(config, dataset_info(dataset))
     with store.acquire_training_lock(run_id or store.new_run_id(config.architecture)) as lock:
         if created:
@@ -222,6 +226,7 @@ def _fit(state: RunState, data: TrainingData, config: TrainConfig, extra_callbac
 
     store, run_id = state.store, state.run_id
     initial_epoch = int(last["epoch"]) if last else 0
+    soft = _soft_targets(store, run_id, data, config)  # float32 teachers, before the run's precision applies
     with precision_scope(config.precision):
         keras.utils.set_random_seed(config.seed + initial_epoch)
         with select_strategy().scope():
@@ -236,7 +241,7 @@ def _fit(state: RunState, data: TrainingData, config: TrainConfig, extra_callbac
         train_ds = make_feed(
             data.x_train, data.y_train, config.batch_size, training=True, augment=config.augment,
             random_erasing=config.random_erasing, seed=config.seed + initial_epoch, sample_weights=data.sample_weights,
-            camera_augment=config.camera_augment,
+            camera_augment=config.camera_augment, soft_targets=soft, mixup=config.mixup, cutmix=config.cutmix,
         )
         val_ds = make_feed(data.x_val, data.y_val, max(config.batch_size, 256), training=False)
         callbacks = [*run_callbacks(state, _schedule_callbacks(config, state.monitor), checkpoint_every_s, last),
@@ -246,6 +251,20 @@ def _fit(state: RunState, data: TrainingData, config: TrainConfig, extra_callbac
                       callbacks=callbacks, shuffle=False, verbose=0)
         if state.best_epoch is None and not store.model_path(run_id).exists():
             save_checkpoint(store, run_id, model, len(state.history), None)  # no usable metric: keep what we have
+
+
+def _soft_targets(store: ModelStore, run_id: str, data: TrainingData, config: TrainConfig) -> Any:
+    """The distillation targets of a run with teachers (fer_core.training.distill), else None."""
+    if not config.teachers:
+        return None
+    from fer_core.training.distill import resolve_teachers, teacher_targets
+
+    targets, record = teacher_targets(store, run_id, resolve_teachers(store, config.teachers), data,
+                                      config.distill_weight)
+    if record is not None:
+        store.update_meta(run_id, teachers=record)
+        store.append_event(run_id, {"event": "teachers", "time": now_iso(), **record})
+    return targets
 
 
 def _outcome(state: RunState) -> tuple[str, str | None]:
