@@ -15,6 +15,8 @@ from fer_core.training.architectures import ARCHITECTURES, build_model, get_spec
         ("seed_cnn", 1_200_000, 1_230_000),  # the seed design: 1,215,431 with grayscale input
         ("vgg_fer", 2_000_000, 6_000_000),  # < ~25 MB as float32
         ("vgg_compact", 1_000_000, 1_500_000),  # vgg_fer at half the width: ~1/4 of its weights
+        ("vgg_fer64", 2_000_000, 6_000_000),  # vgg_fer's weights: the upsampling has none
+        ("resnet18", 10_000_000, 12_000_000),  # ResNet-18's 11M
     ],
 )
 def test_build_shapes_and_param_budget(name: str, lo: int, hi: int) -> None:
@@ -35,7 +37,7 @@ def test_seed_cnn_is_the_seed_design() -> None:
 
 
 def test_registry_specs() -> None:
-    assert set(ARCHITECTURES) == {"seed_cnn", "mini_xception", "vgg_fer", "vgg_compact"}
+    assert set(ARCHITECTURES) == {"seed_cnn", "mini_xception", "vgg_fer", "vgg_compact", "vgg_fer64", "resnet18"}
     for name, spec in ARCHITECTURES.items():
         assert spec.name == name
         assert spec.epochs > 0 and spec.batch_size > 0 and 0 < spec.learning_rate < 1
@@ -102,7 +104,7 @@ def test_listing_architectures_does_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "from fer_core.training.architectures import ARCHITECTURES, get_spec\n"
-        "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 4\n"
+        "assert get_spec('vgg_fer').name == 'vgg_fer' and len(ARCHITECTURES) == 6\n"
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
@@ -117,3 +119,19 @@ def test_vgg_compact_is_vgg_fer_at_half_width() -> None:
     for name in convs:
         assert half.get_layer(name).filters * 2 == full.get_layer(name).filters
     assert half.get_layer("fc").units * 2 == full.get_layer("fc").units
+
+
+def test_vgg_fer64_is_vgg_fer_on_a_64_px_face() -> None:
+    full, big = build_model("vgg_fer"), build_model("vgg_fer64")
+    assert full.count_params() == big.count_params() and big.input_shape == (None, 48, 48, 1)
+    assert big.get_layer("upsample64").output.shape[1:3] == (64, 64)
+    assert big.get_layer("stage4_pool").output.shape[1:3] == (4, 4) and full.get_layer("stage4_pool").output.shape[1:3] == (3, 3)
+
+
+def test_resnet18_has_eight_basic_blocks_down_to_6_px() -> None:
+    model = build_model("resnet18")
+    adds = [layer for layer in model.layers if type(layer).__name__ == "Add"]
+    assert len(adds) == 8
+    assert [a.output.shape[1] for a in adds] == [48, 48, 24, 24, 12, 12, 6, 6]
+    assert not [layer.name for layer in model.layers
+                if type(layer).__name__ == "Conv2D" and layer.kernel_size == (1, 1) and layer.strides != (1, 1)]

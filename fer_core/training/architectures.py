@@ -16,6 +16,11 @@ classes. Inputs are float32 images scaled to [0, 1] (see fer_core.training.pipel
   GPU, see docs/train_on_gpu.py).
 - ``vgg_compact``: the same design at half the width (32-64-128-256), ~1.2M parameters:
   the strong network that a 2-core CPU can train fully in a couple of hours.
+- ``vgg_fer64``: ``vgg_fer`` on the face upsampled to 64 px inside the network (its input stays
+  48x48: one crop for every model), ~5M parameters, 1.8x the compute. An ensemble member.
+- ``resnet18``: ResNet-18 for 48 px faces (3x3 stem, no max-pooling, basic blocks 64-512 with
+  ResNet-D shortcuts), ~11M parameters. An ensemble member: a different kind of network errs
+  differently, which is what an ensemble (and the student distilled from it) gains from.
 """
 
 from __future__ import annotations
@@ -126,6 +131,42 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         lr_schedule="cosine",
         label_smoothing=0.1,
         random_erasing=True,
+    ),
+    "vgg_fer64": ArchSpec(
+        name="vgg_fer64",
+        title="VGG-FER 64 px (GPU, ensemble member)",
+        description=(
+            "VGG-FER on the face upsampled to 64 px inside the network (it still takes the 48 px crop), "
+            "about 5M parameters and 1.8x VGG-FER's compute. Trained on a GPU as one member of an ensemble "
+            "that is distilled into one model (--teacher)."
+        ),
+        epochs=150,
+        batch_size=128,
+        learning_rate=1e-3,
+        optimizer="adamw",
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        random_erasing=True,
+        weight_decay=0.05,
+        warmup_epochs=3,
+    ),
+    "resnet18": ArchSpec(
+        name="resnet18",
+        title="ResNet-18 (GPU, ensemble member)",
+        description=(
+            "ResNet-18 adapted to 48 px faces (3x3 stem without max-pooling, four stages of two basic "
+            "blocks, 64-512 filters), about 11M parameters. Trained on a GPU as one member of an ensemble "
+            "that is distilled into one model (--teacher); SGD with Nesterov momentum and a cosine schedule."
+        ),
+        epochs=120,
+        batch_size=128,
+        learning_rate=0.05,
+        optimizer="sgd",
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        random_erasing=True,
+        weight_decay=5e-4,
+        warmup_epochs=3,
     ),
 }
 

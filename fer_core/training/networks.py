@@ -115,9 +115,55 @@ def _vgg_compact(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[in
     return _vgg(inputs, num_classes, seeds, (32, 64, 128, 256), 256)
 
 
+def _vgg_fer64(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
+    # The face enters at 48 px like every model's (one engine, one crop) and is upsampled inside the
+    # network: each stage then sees 4/3 more detail, and the last one a 4x4 map instead of 3x3.
+    x = layers.Resizing(64, 64, interpolation="bilinear", name="upsample64")(inputs)
+    return _vgg(x, num_classes, seeds, (64, 128, 256, 512), 512)
+
+
+def _basic_block(x: keras.KerasTensor, filters: int, stride: int, name: str,
+                 seeds: Iterator[int | None]) -> keras.KerasTensor:
+    """ResNet basic block (two 3x3 convs); a downsampling shortcut pools then applies a 1x1 conv
+    (ResNet-D; a strided 1x1 conv's oneDNN gradient crashes on odd batch sizes, see mini_xception)."""
+    shortcut = x
+    if stride != 1 or int(x.shape[-1]) != filters:
+        if stride != 1:
+            shortcut = layers.AveragePooling2D(stride, strides=stride, padding="same", name=f"{name}_pool")(shortcut)
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer=_he(seeds),
+                                 name=f"{name}_shortcut")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_shortcut_bn")(shortcut)
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, kernel_initializer=_he(seeds),
+                      name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(y)
+    y = layers.Activation("relu", name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=_he(seeds),
+                      name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer="zeros", name=f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([y, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def _resnet18(inputs: keras.KerasTensor, num_classes: int, seeds: Iterator[int | None]) -> keras.KerasTensor:
+    """ResNet-18 for 48 px faces: a 3x3 stem without max-pooling, stages of 2 basic blocks at
+    64-128-256-512 filters (48 -> 24 -> 12 -> 6 px), GAP, dropout, softmax."""
+    x = layers.Conv2D(64, 3, padding="same", use_bias=False, kernel_initializer=_he(seeds), name="stem_conv")(inputs)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    for s, filters in enumerate((64, 128, 256, 512), start=1):
+        for b in (1, 2):
+            x = _basic_block(x, filters, 2 if (b == 1 and s > 1) else 1, f"stage{s}_block{b}", seeds)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = _dropout(0.3, seeds)(x)
+    return layers.Dense(num_classes, activation="softmax", kernel_initializer=_glorot(seeds),
+                        dtype="float32", name="predictions")(x)
+
+
 BUILDERS = {
     "seed_cnn": _seed_cnn,
     "mini_xception": _mini_xception,
     "vgg_fer": _vgg_fer,
     "vgg_compact": _vgg_compact,
+    "vgg_fer64": _vgg_fer64,
+    "resnet18": _resnet18,
 }
