@@ -4,7 +4,12 @@
     .venv/bin/python docs/train_on_gpu.py pack ../shared/data/fer2013.zip .devdata
     # there (KERAS_BACKEND=jax): a timing probe, then every recipe at once until the time budget
     python3 docs/train_on_gpu.py run .devdata docs/gpu_recipes.json STORE --budget 500
+    # an ensemble distilled into one model: the members, then the student taught by them
+    python3 docs/train_on_gpu.py run .devdata docs/gpu_recipes/ensemble.json STORE --budget 420
+    python3 docs/train_on_gpu.py run .devdata docs/gpu_recipes/student.json STORE --budget 300
 
+A recipe with "teachers" (run names) is distilled from runs of earlier rounds in STORE: they are
+copied into its store folder first (fer_core.training.distill computes their soft labels there).
 `run` trains each recipe of the JSON list (TrainConfig fields, without "epochs") with the project's
 engine (fer_core.training.loop.train, the one behind `python -m fer_core train`) into STORE, all
 recipes at once on the one GPU, each in its own process and store folder. A 3-epoch probe of every
@@ -109,11 +114,34 @@ def train_one(folder: Path, recipe: dict[str, Any], store_dir: Path, epochs: int
     print(json.dumps({"run": run_id, "store": str(store_dir)}), flush=True)
 
 
+def bring_teachers(recipe: dict[str, Any], root: Path, store: Path) -> None:
+    """Copy the runs `recipe` names as teachers (by name or run id) from earlier rounds' store folders under
+    `root`, or from the shipped models (models/), into `store`."""
+    import shutil
+
+    wanted = set(recipe.get("teachers") or [])
+    found: dict[str, Path] = {}
+    for meta in [*sorted((ROOT / "models").glob("*/meta.json")), *sorted(root.glob("**/meta.json"))]:
+        name = json.loads(meta.read_text()).get("name")
+        for key in {name, meta.parent.name} & wanted:
+            if root / "probe" not in meta.parents and store not in meta.parents:
+                found[key] = meta.parent  # the latest round's run of that name wins
+    missing = wanted - set(found)
+    if missing:
+        raise SystemExit(f"teachers not found under {root}: {', '.join(sorted(missing))}")
+    for folder in found.values():
+        if not (store / folder.name).exists():
+            shutil.copytree(folder, store / folder.name, ignore=shutil.ignore_patterns("last*", "*.npz"))
+
+
 def _launch(args: argparse.Namespace, recipes: list[dict[str, Any]], stores: list[Path], epochs: list[int],
             deadline: float) -> None:
     env = dict(os.environ)
     procs = []
     for recipe, store, n in zip(recipes, stores, epochs):
+        if recipe.get("teachers"):
+            store.mkdir(parents=True, exist_ok=True)
+            bring_teachers(recipe, args.store, store)
         cmd = [sys.executable, __file__, "one", str(args.data), json.dumps(recipe), str(store),
                "--epochs", str(n), "--deadline", str(deadline)]
         procs.append(subprocess.Popen(cmd, env=env))
@@ -139,12 +167,13 @@ def run(args: argparse.Namespace) -> None:
     precision = args.precision or ("bf16" if bf16_works() else "float32")
     print(f"precision: {precision}", flush=True)
     recipes = [{**r, "precision": precision} for r in recipes]
+    # one store folder per recipe and round (a later round's student finds its teachers in earlier ones)
+    stores = [args.store / f"{Path(args.recipes).stem}-r{i}" for i in range(len(recipes))]
     if args.epochs:  # measured before: no probe
-        _launch(args, recipes, [args.store / f"r{i}" for i in range(len(recipes))], [args.epochs] * len(recipes),
-                end - SAVE_MARGIN_S)
+        _launch(args, recipes, stores, [args.epochs] * len(recipes), end - SAVE_MARGIN_S)
         print(f"done in {time.time() - started:.0f} s", flush=True)
         return
-    probe = [args.store / "probe" / f"r{i}" for i in range(len(recipes))]
+    probe = [args.store / "probe" / s.name for s in stores]
     probe_started = time.time()
     _launch(args, [{**r, "early_stopping_patience": 0, "warmup_epochs": 0} for r in recipes], probe,
             [PROBE_EPOCHS] * len(recipes), end)
@@ -156,7 +185,7 @@ def run(args: argparse.Namespace) -> None:
               for r, s, f in zip(recipes, steady, fixed)]
     for r, s, f, n in zip(recipes, steady, fixed, epochs):
         print(f"{r.get('name')}: {s:.2f} s/epoch (+{f:.0f} s fixed), {n} epochs", flush=True)
-    _launch(args, recipes, [args.store / f"r{i}" for i in range(len(recipes))], epochs, end - SAVE_MARGIN_S)
+    _launch(args, recipes, stores, epochs, end - SAVE_MARGIN_S)
     print(f"done in {time.time() - started:.0f} s", flush=True)
 
 
