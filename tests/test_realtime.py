@@ -18,7 +18,7 @@ from fer_core.labels import ALPHABETICAL_LABELS, FER_LABELS, reorder_probabiliti
 from fer_core.preprocess import prepare_faces
 from fer_core.inference.realtime import DEFAULT_DOWNSCALE_WIDTH, FramePipeline
 from fer_core.inference.tracking import Tracker
-from fer_core.inference.crops import crop_face
+from fer_core.inference.crops import DEFAULT_MARGIN, crop_face
 
 import keras  # noqa: E402
 from skimage import data as skimage_data  # noqa: E402
@@ -470,7 +470,7 @@ def test_batch_prediction_on_real_photos(astronaut: np.ndarray, classifier: Emot
         four[y : y + 256, x : x + 256] = small if k % 2 == 0 else cv2.flip(small, 1)
     results = predict_images([astronaut, np.zeros((200, 200, 3), np.uint8), four], YuNetDetector(), classifier)
     assert [len(r.faces) for r in results] == [1, 0, 4]
-    crops = [crop_face(astronaut, results[0].faces[0].box, 0.1, True)]
+    crops = [crop_face(astronaut, results[0].faces[0].box, DEFAULT_MARGIN, True)]  # the margin every path crops with
     np.testing.assert_allclose(results[0].faces[0].probabilities, classifier.predict_proba(crops)[0], atol=1e-5)
     assert results[2].faces[0].box.y < results[2].faces[2].box.y  # reading order: top row first
     assert annotate(four, results[2]).shape == four.shape
