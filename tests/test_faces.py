@@ -255,3 +255,24 @@ def test_yunet_through_its_library_gives_yuface_s_own_answer(astronaut) -> None:
         got = ours(img)
         assert got.shape == (len(expected), 16) and np.array_equal(got[:, :15], expected)
     assert len(ours(astronaut)) == 1
+
+
+def test_the_app_crops_faces_as_fer2013_frames_them(fer2013_zip) -> None:
+    """DEFAULT_MARGIN rests on a measurement (benchmarks/box_offset.py): the detector's box around a
+    FER-2013 face set in a larger frame is about as wide as FER-2013's own crop, so the app's crop
+    (the box squared, DEFAULT_MARGIN added) shows the models faces framed as they learned them."""
+    import zipfile
+
+    from benchmarks.box_offset import detect, geometry
+    from fer_core.inference.crops import DEFAULT_MARGIN
+
+    with zipfile.ZipFile(fer2013_zip) as zf:
+        names = sorted(n for n in zf.namelist() if n.startswith("train/") and n.lower().endswith((".jpg", ".png")))
+        pick = names[:: max(1, len(names) // 120)][:120]
+        faces_48 = np.stack([cv2.imdecode(np.frombuffer(zf.read(n), np.uint8), cv2.IMREAD_GRAYSCALE) for n in pick])
+    found = detect(make_detector("yunet"), faces_48)
+    g = geometry(found)
+    assert len(g) >= 0.9 * len(pick)
+    dx, dy, side = np.median(g, axis=0)
+    assert abs(dx) < 0.05 and abs(dy) < 0.05, (dx, dy)
+    assert 0.9 < side * (1 + 2 * DEFAULT_MARGIN) < 1.12, side  # the old 10% margin: 1.22
