@@ -2,7 +2,7 @@
 
 `make_feed(...)` takes the same arguments as fer_core.training.pipeline.make_dataset. Under the
 TensorFlow backend it returns that tf.data pipeline; under JAX or PyTorch (a GPU machine without
-TensorFlow, see docs/train_on_gpu.py) it returns `array_batches(...)`: the same batches, one-hot labels,
+TensorFlow, see docs/train_on_gpu.py) it returns `array_batches(...)`: the same batches, targets (one-hot or soft),
 ragged-last-batch rule and augmentation (flip, rotation, shift, zoom with reflected borders, random
 erasing filled with noise, camera shifts: fer_core.training.camera_shifts; mixup and CutMix:
 fer_core.training.mixing), computed with NumPy and OpenCV in worker threads. Nothing here imports
