@@ -69,6 +69,12 @@ class ArchSpec:
         }
 
 
+#: vgg_fer's recipe (the shipped default's), shared by vgg_fer64.
+_VGG_FER_RECIPE: dict[str, Any] = dict(
+    epochs=150, batch_size=128, learning_rate=1e-3, optimizer="adamw", lr_schedule="cosine", label_smoothing=0.1,
+    random_erasing=True, weight_decay=0.05, warmup_epochs=3,
+)
+
 ARCHITECTURES: dict[str, ArchSpec] = {
     "mini_xception": ArchSpec(
         name="mini_xception",
@@ -105,15 +111,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "weight decay 0.05, 3 warm-up epochs then cosine, augmentation, random erasing, label "
             "smoothing) on a GPU; on a CPU the recipe takes hours (resumable)."
         ),
-        epochs=150,
-        batch_size=128,
-        learning_rate=1e-3,
-        optimizer="adamw",
-        lr_schedule="cosine",
-        label_smoothing=0.1,
-        random_erasing=True,
-        weight_decay=0.05,
-        warmup_epochs=3,
+        **_VGG_FER_RECIPE,
     ),
     "vgg_compact": ArchSpec(
         name="vgg_compact",
@@ -140,15 +138,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "about 5M parameters and 1.8x VGG-FER's compute. Trained on a GPU as one member of an ensemble "
             "that is distilled into one model (--teacher)."
         ),
-        epochs=150,
-        batch_size=128,
-        learning_rate=1e-3,
-        optimizer="adamw",
-        lr_schedule="cosine",
-        label_smoothing=0.1,
-        random_erasing=True,
-        weight_decay=0.05,
-        warmup_epochs=3,
+        **_VGG_FER_RECIPE,
     ),
     "resnet18": ArchSpec(
         name="resnet18",
