@@ -64,7 +64,8 @@ def show_progress(run_id: str, live: bool) -> str | None:
     total = snap.epochs_total or max(snap.epochs_done, 1)
     text = f"Epoch {snap.epochs_done} of {total}"
     if snap.status == "running" and snap.epochs_done == 0:
-        text += " — preparing data and building the model…"
+        text += (" — the teachers are labelling the training faces…" if snap.labelling
+                 else " — preparing data and building the model…")
     st.progress(min(snap.fraction, 1.0), text=text)
     last = snap.epochs[-1] if snap.epochs else {}
     best = snap.best

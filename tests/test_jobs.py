@@ -42,6 +42,29 @@ def test_job_trains_reports_epochs_and_finishes() -> None:
     assert jobs.running_job(store) is None
 
 
+def test_a_distilled_job_says_its_teachers_are_labelling_then_trains(demo_run) -> None:
+    import shutil
+
+    teacher_store, teacher_id, _ = demo_run
+    store = ModelStore()
+    shutil.copytree(teacher_store.run_dir(teacher_id), store.root / teacher_id)
+    run_id = jobs.start_training("demo", {**QUICK, "epochs": 1, "teachers": [teacher_id]}, store)
+    seen = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        snap = jobs.progress(store, run_id)
+        seen.add(snap.labelling)
+        if snap.status not in ("starting", "running"):
+            break
+        time.sleep(0.1)
+    assert snap.status == "finished", jobs.read_log_tail(store, run_id)
+    assert True in seen, "the job never said its teachers were labelling"
+    assert not snap.labelling and snap.epochs_done == 1
+    events = [e["event"] for e in store.read_events(run_id)]
+    assert events.index("teachers") < events.index("epoch")
+    assert store.read_meta(run_id)["teachers"]["runs"] == [teacher_id]
+
+
 def test_stop_keeps_best_model_and_second_job_is_refused() -> None:
     store = ModelStore()
     run_id = jobs.start_training("demo", {**QUICK, "epochs": 50}, store)

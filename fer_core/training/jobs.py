@@ -47,6 +47,7 @@ class JobProgress:
     started: float | None = None  # unix time of the start event
     ended: float | None = None
     error: str | None = None
+    labelling: bool = False  # distillation: the teachers are labelling the training faces (before epoch 1)
 
     @property
     def epochs_done(self) -> int:
@@ -112,6 +113,8 @@ def progress(store: ModelStore, run_id: str) -> JobProgress:
         started=started,
         ended=ended,
         error=info.error,
+        labelling=bool(params.get("teachers")) and info.status == "running" and not epochs
+        and not any(e.get("event") == "teachers" for e in events),
     )
 
 
