@@ -14,7 +14,6 @@ which `scan_done` removes. So the finished items are exactly those in readable s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 from fer_core.corpus.rows import COLUMNS, to_table
 from fer_core.errors import FerError
 from fer_core.store.atomic import atomic_replace, atomic_write_json, now_iso
+from fer_core.store.lock import exclusive_flock
 
 LOCK_FILE = ".job.lock"
 SOURCE_SCHEMA = pa.schema([("item", pa.int64()), ("source", pa.string()), ("kind", pa.string()),
@@ -61,25 +61,24 @@ class JobFolder:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Held while a process works on the job: a second one (a resume while it runs) is refused
-        instead of removing shards still being written. The kernel drops it when a process dies."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                raise FerError(f"{self.root} is being labelled by {holder}; wait for it to end or stop it, "
-                               "then --resume") from None
+        instead of removing shards still being written. The kernel drops it when a process dies; a
+        refused process leaves the holder's lock file alone."""
+
+        def busy(fd: int) -> FerError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            return FerError(f"{self.root} is being labelled by {holder}; wait for it to end or stop it, "
+                            "then --resume")
+
+        with exclusive_flock(self.root / LOCK_FILE, busy) as fd:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-            yield
-        finally:
-            if not self.exists():  # no job came of it (refused, nothing to resume): leave nothing behind
-                with contextlib.suppress(OSError):
-                    os.unlink(self.root / LOCK_FILE)
-                    self.root.rmdir()
-            os.close(fd)
+            try:
+                yield
+            finally:
+                if not self.exists():  # no job came of it (refused, nothing to resume): leave nothing behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.root / LOCK_FILE)
+                        self.root.rmdir()
 
     def read_manifest(self) -> dict[str, Any]:
         try:

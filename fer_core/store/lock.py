@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,23 @@ from fer_core.store.atomic import now_iso
 from fer_core.store.processes import process_alive
 
 LOCK_FILE = ".training.lock"
+
+
+@contextlib.contextmanager
+def exclusive_flock(path: Path, busy: Callable[[int], Exception]) -> Iterator[int]:
+    """An exclusive flock on `path` (created with its folder) for the block, yielding its descriptor;
+    where another process holds it, `busy(fd)` is raised at once (it may read what the holder wrote).
+    The kernel drops the flock when a process dies, so a killed holder never blocks the next one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy(fd) from None
+        yield fd
+    finally:
+        os.close(fd)  # releases the flock
 
 
 class TrainingLock:

@@ -10,7 +10,6 @@ session state) and a stop is a file in the run folder. Nothing here imports Tens
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 from fer_core.errors import FerError, StoreError, TrainingBusyError
 from fer_core.paths import PROJECT_ROOT
 from fer_core.store.layout import ACTIVE_STATUSES, RunInfo
+from fer_core.store.lock import exclusive_flock
 from fer_core.store.records import epochs_of
 from fer_core.store.runs import ModelStore
 from fer_core.training.config import TrainConfig
@@ -143,19 +143,13 @@ def _launch_slot(store: ModelStore) -> Iterator[None]:
     """Held (flock on root/.launch.lock) from the busy check until the new training process holds
     the store's training lock: a second start in that window (another session, another server
     process) is refused at once instead of racing the first one to the lock."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(store.root / LAUNCH_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TrainingBusyError(
-                "A training is already running: another session started one a moment ago and it is "
-                "still starting up. Follow or stop it on the Train page."
-            ) from None
+
+    def busy(fd: int) -> TrainingBusyError:
+        return TrainingBusyError("A training is already running: another session started one a moment ago and it "
+                                 "is still starting up. Follow or stop it on the Train page.")
+
+    with exclusive_flock(store.root / LAUNCH_LOCK_FILE, busy):
         yield
-    finally:
-        os.close(fd)  # releases the flock
 
 
 def start_training(
