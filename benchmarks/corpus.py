@@ -142,23 +142,24 @@ def run_cluster(photos: Path, files: int, work: Path, env: dict[str, str], local
     """The job on a Ray cluster of 1, then 2 nodes on this machine; always torn down."""
     cluster = LocalCluster(str(Path(PY).parent / "ray"), env)
     res: dict[str, Any] = {"runs": [], "notes": []}
-    try:
+
+    def node_up(start: Any, nodes: int, what: str) -> bool:
+        """Start a node and wait until `ray status` lists `nodes`; a note where it did not."""
         try:
-            cluster.start_head()
-            if not cluster.wait_for_nodes(1):
-                raise RuntimeError("`ray status` did not list the head node within 60 s")
+            start()
+            if not cluster.wait_for_nodes(nodes):
+                raise RuntimeError(f"`ray status` did not list {nodes} active node(s) within 60 s")
         except Exception as exc:  # noqa: BLE001
-            res["notes"].append(f"the head node did not start: {exc}")
+            res["notes"].append(f"{what} did not start: {exc}")
+            return False
+        return True
+
+    try:
+        if not node_up(cluster.start_head, 1, "the head node"):
             return res
         for nodes in (1, 2):
-            if nodes == 2:
-                try:
-                    cluster.add_node()
-                    if not cluster.wait_for_nodes(2):
-                        raise RuntimeError("`ray status` did not list 2 active nodes within 60 s")
-                except Exception as exc:  # noqa: BLE001
-                    res["notes"].append(f"a second node on this machine did not start: {exc}")
-                    break
+            if nodes == 2 and not node_up(cluster.add_node, 2, "a second node on this machine"):
+                break
             out = work / f"out_cluster{nodes}"
             row = measure(f"ray cluster, {nodes} node(s)", batch_cmd(photos, out, "--engine", "ray", "--address",
                                                                       cluster.address), files, env=env,
