@@ -22,6 +22,7 @@ import numpy as np
 
 from fer_core.errors import FerError
 from fer_core.labels import FER_LABELS
+from fer_core.store.atomic import atomic_replace
 
 TARGETS_FILE = "teacher_targets.npz"
 
@@ -47,19 +48,21 @@ def resolve_teachers(store: Any, teachers: list[str] | None) -> list[str]:
     return ids
 
 
-def ensemble_probabilities(store: Any, teacher_ids: list[str], images: np.ndarray) -> np.ndarray:
-    """Mean of the teachers' probabilities (FER_LABELS order, flip TTA, calibrated) on uint8 faces."""
+def ensemble_probabilities(store: Any, teacher_ids: list[str], *image_sets: np.ndarray) -> list[np.ndarray]:
+    """Mean of the teachers' probabilities (FER_LABELS order, flip TTA, calibrated) on each set of uint8
+    faces; each teacher is loaded once, for every set, and only one is in memory at a time."""
     import keras
 
     from fer_core.store.prediction import ModelRunner
 
-    total = np.zeros((len(images), len(FER_LABELS)), np.float64)
+    totals = [np.zeros((len(images), len(FER_LABELS)), np.float64) for images in image_sets]
     for run_id in teacher_ids:
         runner = ModelRunner.from_run(store, run_id)
-        total += runner.probabilities(images, tta=True)
+        for total, images in zip(totals, image_sets):
+            total += runner.probabilities(images, tta=True)
         del runner
-        keras.backend.clear_session()  # one teacher in memory at a time
-    return (total / max(len(teacher_ids), 1)).astype(np.float32)
+        keras.backend.clear_session()
+    return [(total / max(len(teacher_ids), 1)).astype(np.float32) for total in totals]
 
 
 def blend(teacher_probs: np.ndarray, labels: np.ndarray, weight: float) -> np.ndarray:
@@ -92,15 +95,12 @@ def teacher_targets(store: Any, run_id: str, teacher_ids: list[str], data: Any, 
     probs = _cached(path, teacher_ids, labels)
     if probs is not None:
         return blend(probs, labels, weight), None
-    probs = ensemble_probabilities(store, teacher_ids, data.x_train)
-    tmp = path.with_name(f".{TARGETS_FILE}.tmp")
-    with open(tmp, "wb") as fh:
+    probs, val = ensemble_probabilities(store, teacher_ids, data.x_train, data.x_val)
+    with atomic_replace(path) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no ".npz"
         np.savez(fh, teachers=np.array(teacher_ids), labels=labels, probs=probs)
-    tmp.replace(path)
     record: dict[str, Any] = {"runs": teacher_ids, "weight": float(weight),
                               "train_accuracy": round(float(accuracy_score(labels, probs.argmax(1))), 4)}
     if len(data.y_val):
-        val = ensemble_probabilities(store, teacher_ids, data.x_val)
         record["val_accuracy"] = round(float(accuracy_score(data.y_val, val.argmax(1))), 4)
     record["seconds"] = round(time.perf_counter() - started, 1)
     return blend(probs, labels, weight), record
