@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.robustness import scores  # noqa: E402
 from fer_core.paths import shared_fer2013_zip  # noqa: E402
 
 UPSCALE = 4
@@ -59,13 +60,6 @@ def geometry(boxes: list) -> np.ndarray:
     centre = PAD + side / 2.0
     return np.array([((b.center[0] - centre) / side, (b.center[1] - centre) / side, max(b.w, b.h) / side)
                      for b in boxes if b is not None], dtype=np.float64).reshape(-1, 3)
-
-
-def accuracy(runner, crops: list[np.ndarray], y: np.ndarray) -> tuple[float, float]:
-    from sklearn.metrics import f1_score
-
-    pred = runner.probabilities(crops).argmax(axis=1)
-    return float((pred == y).mean()), float(f1_score(y, pred, average="macro"))
 
 
 def main() -> int:
@@ -121,7 +115,7 @@ def main() -> int:
         rows.append((f"app crop, margin {margin:+.3f}{'' if align else ', not aligned'}"
                      f"{' (DEFAULT_MARGIN)' if margin == DEFAULT_MARGIN else ''}", crops))
     for name, crops in rows:
-        acc, f1 = accuracy(runner, crops, y[hit])
+        acc, f1 = scores(runner, crops, y[hit])
         print(f"  {name:<50} {acc:.1%} / {f1:.3f}")
     return 0
 
